@@ -1,0 +1,154 @@
+"""Runs iterations on runtimes: warmup, measurement, interleaving, progress, cancel, cleanup.
+
+The runner never prints. It reports through a progress callback, stops at the next iteration
+when the cancel event is set, and always removes what the run created (by its label), also on
+error and on Ctrl-C. The clock is the adapters'; the shuffle's RNG is injectable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from forge_desktop.errors import ForgeError, Interrupted, RuntimeUnavailable
+from forge_desktop.models import RunContext, RuntimeInfo, RunSpec, Sample
+from forge_desktop.runtimes.base import Runtime
+
+ProgressFn = Callable[[str, int, int, bool], None]
+"""(runtime name, iterations done, iterations total, is warmup)."""
+
+MAX_CONSECUTIVE_ERRORS = 3
+
+
+@dataclass
+class RuntimeRun:
+    """What one runtime produced in one run: samples and the errors met on the way."""
+
+    runtime: Runtime
+    info: RuntimeInfo
+    samples: list[Sample] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    stopped: bool = False
+    """True when the runtime was given up on (repeated errors or unavailable)."""
+    consecutive_errors: int = 0
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM while cleanup runs, so a second Ctrl-C cannot leak containers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda num, _frame: pending.append(num))
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if pending:
+        raise Interrupted("interrupted; the run's containers were removed")
+
+
+def sweep_dead(runtimes: Sequence[Runtime]) -> int:
+    """Remove leftovers of dead forge runs (owner process gone); live runs are left alone."""
+    return sum(r.cleanup(None) for r in runtimes)
+
+
+@contextlib.contextmanager
+def cleanup_on_exit(runtimes: Sequence[Runtime], ctx: RunContext) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        with signals_deferred():
+            for r in runtimes:
+                with contextlib.suppress(Exception):
+                    r.cleanup(ctx.run_id)
+                with contextlib.suppress(Exception):
+                    r.close()
+
+
+class Runner:
+    def __init__(self, runtimes: Sequence[Runtime], spec: RunSpec, ctx: RunContext, *,
+                 progress: ProgressFn | None = None, cancel: threading.Event | None = None,
+                 rng: random.Random | None = None) -> None:
+        self.runtimes = list(runtimes)
+        self.spec = spec
+        self.ctx = ctx
+        self.progress = progress or (lambda *_a: None)
+        self.cancel = cancel or threading.Event()
+        self.rng = rng or random.Random()
+
+    def _check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise Interrupted("cancelled; the run's containers were removed")
+
+    def _one(self, run: RuntimeRun, seq: int, keep: bool) -> None:
+        if run.stopped:
+            return
+        try:
+            sample = run.runtime.run_once(self.spec, self.ctx, seq)
+        except RuntimeUnavailable as exc:
+            run.errors.append(str(exc))
+            run.stopped = True
+            return
+        except ForgeError as exc:
+            run.errors.append(str(exc))
+            run.consecutive_errors += 1
+            run.stopped = run.consecutive_errors >= MAX_CONSECUTIVE_ERRORS
+            return
+        run.consecutive_errors = 0
+        if keep:
+            run.samples.append(sample)
+
+    def prepare(self, infos: dict[str, RuntimeInfo]) -> list[RuntimeRun]:
+        runs: list[RuntimeRun] = []
+        for r in self.runtimes:
+            run = RuntimeRun(r, infos[r.name])
+            try:
+                r.prepare(self.spec, self.ctx)
+            except ForgeError as exc:
+                run.errors.append(str(exc))
+                run.stopped = True
+            runs.append(run)
+        return runs
+
+    def run(self, iterations: int, warmup: int, infos: dict[str, RuntimeInfo],
+            interleave: bool = False) -> list[RuntimeRun]:
+        """Measure every runtime; with ``interleave`` each round visits them in a new shuffled
+        order, so drift (heat, background load) hits every runtime alike."""
+        with cleanup_on_exit(self.runtimes, self.ctx):
+            runs = self.prepare(infos)
+            seq = 0
+            if interleave:
+                for run in runs:
+                    for w in range(warmup):
+                        self._check_cancel()
+                        self._one(run, seq := seq + 1, keep=False)
+                        self.progress(run.runtime.name, w + 1, warmup, True)
+                for i in range(iterations):
+                    order = list(runs)
+                    self.rng.shuffle(order)
+                    for run in order:
+                        self._check_cancel()
+                        self._one(run, seq := seq + 1, keep=True)
+                        self.progress(run.runtime.name, i + 1, iterations, False)
+            else:
+                for run in runs:
+                    for w in range(warmup):
+                        self._check_cancel()
+                        self._one(run, seq := seq + 1, keep=False)
+                        self.progress(run.runtime.name, w + 1, warmup, True)
+                    for i in range(iterations):
+                        self._check_cancel()
+                        self._one(run, seq := seq + 1, keep=True)
+                        self.progress(run.runtime.name, i + 1, iterations, False)
+                        if run.stopped:
+                            break
+            return runs

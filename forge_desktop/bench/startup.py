@@ -1,0 +1,131 @@
+"""The startup benchmark: how long a fresh container running ``true`` takes, per runtime."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from forge_desktop.bench import stats
+from forge_desktop.bench.runner import ProgressFn, Runner, RuntimeRun, sweep_dead
+from forge_desktop.config import MAX_ITERATIONS, MAX_WARMUP, Config
+from forge_desktop.errors import EngineError, UsageError
+from forge_desktop.image import prepare_image
+from forge_desktop.models import NetworkMode, RunContext, RunSpec, Via
+from forge_desktop.results import store
+from forge_desktop.results.environment import fingerprint
+from forge_desktop.results.schema import SCHEMA_VERSION
+from forge_desktop.runtimes.base import Runtime, new_run_context
+from forge_desktop.runtimes.registry import known_runtimes, select_runtimes
+
+NETWORKS: tuple[NetworkMode, ...] = ("none", "host", "default")
+VIAS: tuple[Via, ...] = ("api", "cli")
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class StartupOptions:
+    runtimes: tuple[str, ...] = ()
+    iterations: int = 10
+    warmup: int = 2
+    network: str = "none"
+    image: str | None = None
+    via: str = "api"
+    save: bool = True
+
+    def validate(self) -> None:
+        if not 1 <= self.iterations <= MAX_ITERATIONS:
+            raise UsageError(f"--iterations must be between 1 and {MAX_ITERATIONS}, "
+                             f"got {self.iterations}")
+        if not 0 <= self.warmup <= MAX_WARMUP:
+            raise UsageError(f"--warmup must be between 0 and {MAX_WARMUP}, got {self.warmup}")
+        if self.network not in NETWORKS:
+            raise UsageError(f"--network must be one of {', '.join(NETWORKS)}, "
+                             f"got {self.network!r}")
+        if self.via not in VIAS:
+            raise UsageError(f"--via must be api or cli, got {self.via!r}")
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def runtime_entry(run: RuntimeRun, via: str) -> dict[str, Any]:
+    totals = [s.total_ms for s in run.samples]
+    entry: dict[str, Any] = {
+        "runtime": run.runtime.name,
+        "kind": run.runtime.kind,
+        "version": run.info.version,
+        "via": via if run.runtime.kind == "engine" else "command",
+        "samples": [s.to_dict() for s in run.samples],
+        "stats": None,
+        "phase_medians_ms": {},
+        "warnings": [],
+        "errors": run.errors,
+    }
+    if totals:
+        summary = stats.summarize(totals)
+        entry["stats"] = summary.to_dict()
+        phases = list(dict.fromkeys(p for s in run.samples for p in s.phases_ms))
+        entry["phase_medians_ms"] = {
+            p: round(stats.median([s.phases_ms[p] for s in run.samples if p in s.phases_ms]), 4)
+            for p in phases}
+        entry["warnings"] = stats.reliability_warnings(totals, summary.outliers)
+    return entry
+
+
+def build_result(kind: str, ctx: RunContext, runs: Sequence[RuntimeRun],
+                 parameters: dict[str, Any], network: str | None) -> dict[str, Any]:
+    via = parameters.get("via", "api")
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "id": ctx.run_id,
+        "kind": kind,
+        "created_at": now_iso(),
+        "complete": all(not r.errors for r in runs),
+        "environment": fingerprint([r.info for r in runs], network),
+        "parameters": parameters,
+        "runtimes": [runtime_entry(r, via) for r in runs],
+    }
+
+
+def resolve(config: Config, names: Sequence[str], image: str | None, ctx: RunContext,
+            log: Log) -> tuple[list[Runtime], str]:
+    """Pick the runtimes, sweep dead runs' leftovers, make sure the image is on each."""
+    selected, _skipped = select_runtimes(config, list(names) or None)
+    sweep_dead(selected)
+    sources = [r for r in known_runtimes(config)
+               if r.kind == "engine" and r.name not in {s.name for s in selected}
+               and r.available() is None]
+    try:
+        resolved = prepare_image(selected, ctx, image or config.image, sources, log)
+    finally:
+        for extra in sources:
+            extra.close()
+    return selected, resolved
+
+
+def run_startup(opts: StartupOptions, config: Config, *, progress: ProgressFn | None = None,
+                cancel: threading.Event | None = None,
+                log: Log = lambda _m: None) -> tuple[dict[str, Any], Path | None]:
+    opts.validate()
+    if opts.save:
+        store.ensure_writable()
+    ctx = new_run_context()
+    selected, image = resolve(config, opts.runtimes, opts.image, ctx, log)
+    spec = RunSpec(image=image, command=("true",), network=opts.network,  # type: ignore[arg-type]
+                   via=opts.via)  # type: ignore[arg-type]
+    infos = {r.name: r.info() for r in selected}
+    runner = Runner(selected, spec, ctx, progress=progress, cancel=cancel)
+    runs = runner.run(opts.iterations, opts.warmup, infos)
+    parameters = {"iterations": opts.iterations, "warmup": opts.warmup, "network": opts.network,
+                  "image": image, "via": opts.via, "command": list(spec.command)}
+    doc = build_result("startup", ctx, runs, parameters, opts.network)
+    if not any(r.samples for r in runs):
+        errors = "; ".join(f"{r.runtime.name}: {r.errors[-1]}" for r in runs if r.errors)
+        raise EngineError(f"no runtime completed an iteration ({errors}); nothing was saved")
+    path = store.save(doc) if opts.save else None
+    return doc, path

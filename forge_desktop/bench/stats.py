@@ -1,0 +1,344 @@
+"""Statistics for benchmark timings (all values in milliseconds).
+
+Why this module exists: a single number per runtime hides noise, cold caches and
+outliers, so every comparison the CLI prints is backed by a robust summary, a
+bootstrap confidence interval and a rank test. Everything here is a pure function.
+
+scipy and numpy are imported lazily inside the functions that need them so that
+``import forge_desktop.bench.stats`` (and therefore CLI start-up) stays cheap.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "Summary",
+    "bootstrap_median_ci",
+    "mad_outliers",
+    "mann_whitney_p",
+    "mean",
+    "median",
+    "percentile",
+    "ratio_of_medians_ci",
+    "reliability_warnings",
+    "stdev",
+    "summarize",
+    "verdict",
+]
+
+_MAD_SCALE = 0.6745  # Phi^-1(0.75): makes MAD comparable to a standard deviation.
+_MEANAD_SCALE = 1.253314  # sqrt(pi/2): same role for the mean absolute deviation.
+
+
+def _checked(xs: Sequence[float]) -> list[float]:
+    """Copy to floats and reject empty or non-finite input so errors surface early."""
+    values = [float(x) for x in xs]
+    if not values:
+        raise ValueError("no samples")
+    if not all(math.isfinite(x) for x in values):
+        raise ValueError("samples must be finite numbers")
+    return values
+
+
+def median(xs: Sequence[float]) -> float:
+    """Median: the headline number, because timings are skewed by slow runs."""
+    return float(statistics.median(_checked(xs)))
+
+
+def mean(xs: Sequence[float]) -> float:
+    """Arithmetic mean, reported next to the median to reveal skew."""
+    return float(statistics.fmean(_checked(xs)))
+
+
+def stdev(xs: Sequence[float]) -> float:
+    """Sample standard deviation (n-1); 0.0 for a single run, which has no spread."""
+    values = _checked(xs)
+    if len(values) < 2:
+        return 0.0
+    return float(statistics.stdev(values))
+
+
+def percentile(xs: Sequence[float], q: float) -> float:
+    """Percentile with linear interpolation, matching numpy's default, without numpy."""
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"percentile q must be in 0..100, got {q}")
+    values = sorted(_checked(xs))
+    h = (len(values) - 1) * q / 100.0
+    lo = math.floor(h)
+    hi = min(lo + 1, len(values) - 1)
+    return values[lo] + (h - lo) * (values[hi] - values[lo])
+
+
+def mad_outliers(xs: Sequence[float], threshold: float = 3.5) -> list[int]:
+    """Indexes of outliers by the Iglewicz-Hoaglin modified z-score.
+
+    Median-based so that the outliers themselves cannot mask each other, unlike a
+    mean/sd rule. When more than half the runs are identical the MAD is 0, so fall
+    back to the mean absolute deviation (scaled by 1.253314); if that is 0 too,
+    every run is equal and nothing is an outlier.
+    """
+    values = _checked(xs)
+    med = statistics.median(values)
+    deviations = [abs(x - med) for x in values]
+    mad = statistics.median(deviations)
+    if mad > 0:
+        scores = [_MAD_SCALE * d / mad for d in deviations]
+    else:
+        mean_ad = statistics.fmean(deviations)
+        if mean_ad == 0:
+            return []
+        scores = [d / (_MEANAD_SCALE * mean_ad) for d in deviations]
+    return [i for i, z in enumerate(scores) if z > threshold]
+
+
+def _finite_interval(lo: Any, hi: Any) -> tuple[float, float] | None:
+    """Return the interval as floats, or None when scipy produced NaN/inf."""
+    flo, fhi = float(lo), float(hi)
+    if math.isfinite(flo) and math.isfinite(fhi):
+        return flo, fhi
+    return None
+
+
+def _bootstrap_interval(
+    data: tuple[Any, ...],
+    statistic: Any,
+    *,
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+    methods: Sequence[str],
+) -> tuple[float, float] | None:
+    """Run scipy.stats.bootstrap trying each method in turn.
+
+    A method is abandoned when it raises or warns (BCa warns on degenerate
+    bootstrap distributions, e.g. heavy ties) or yields a non-finite bound. A fresh
+    generator per attempt keeps the result a pure function of ``seed``.
+    """
+    import numpy as np
+    from scipy import stats as sps
+
+    for method in methods:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                res = sps.bootstrap(
+                    data,
+                    statistic,
+                    n_resamples=n_resamples,
+                    vectorized=True,
+                    paired=False,
+                    confidence_level=confidence,
+                    method=method,
+                    rng=np.random.default_rng(seed),
+                )
+            except (ValueError, ArithmeticError, Warning):
+                continue
+        interval = _finite_interval(res.confidence_interval.low, res.confidence_interval.high)
+        if interval is not None:
+            return interval
+    return None
+
+
+def _median_stat(x: Any, axis: int = -1) -> Any:
+    import numpy as np
+
+    return np.median(x, axis=axis)
+
+
+def bootstrap_median_ci(
+    xs: Sequence[float],
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Bootstrap confidence interval of the median (BCa, else percentile).
+
+    BCa corrects the bias and skew typical of timing data; it fails on degenerate
+    (tied) data, where the plain percentile interval is still meaningful. With
+    fewer than 3 runs or all-equal runs a bootstrap says nothing, so the honest
+    interval is the observed range. The interval is widened to include the sample
+    median if the discrete bootstrap distribution would exclude it, and kept within
+    the observed range.
+    """
+    values = _checked(xs)
+    lo_obs, hi_obs = min(values), max(values)
+    if len(values) < 3 or lo_obs == hi_obs:
+        return lo_obs, hi_obs
+    interval = _bootstrap_interval(
+        (values,),
+        _median_stat,
+        confidence=confidence,
+        n_resamples=n_resamples,
+        seed=seed,
+        methods=("BCa", "percentile"),
+    )
+    if interval is None:
+        return lo_obs, hi_obs
+    med = statistics.median(values)
+    # Clamp: interpolation rounding can step a hair outside the observed range.
+    return max(min(interval[0], med), lo_obs), min(max(interval[1], med), hi_obs)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Everything a report needs about one set of runs, in milliseconds."""
+
+    n: int
+    median_ms: float
+    mean_ms: float
+    stdev_ms: float
+    min_ms: float
+    max_ms: float
+    p95_ms: float
+    ci95_ms: tuple[float, float]
+    outliers: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the CI as a 2-list, since JSON has no tuples)."""
+        return {
+            "n": self.n,
+            "median_ms": self.median_ms,
+            "mean_ms": self.mean_ms,
+            "stdev_ms": self.stdev_ms,
+            "min_ms": self.min_ms,
+            "max_ms": self.max_ms,
+            "p95_ms": self.p95_ms,
+            "ci95_ms": [self.ci95_ms[0], self.ci95_ms[1]],
+            "outliers": self.outliers,
+        }
+
+
+def summarize(xs: Sequence[float]) -> Summary:
+    """Summarise one set of runs; raises ValueError on empty input."""
+    values = _checked(xs)
+    return Summary(
+        n=len(values),
+        median_ms=median(values),
+        mean_ms=mean(values),
+        stdev_ms=stdev(values),
+        min_ms=min(values),
+        max_ms=max(values),
+        p95_ms=percentile(values, 95.0),
+        ci95_ms=bootstrap_median_ci(values, confidence=0.95),
+        outliers=len(mad_outliers(values)),
+    )
+
+
+def _ratio_stat(candidate: Any, baseline: Any, axis: int = -1) -> Any:
+    import numpy as np
+
+    return np.median(baseline, axis=axis) / np.median(candidate, axis=axis)
+
+
+def ratio_of_medians_ci(
+    candidate: Sequence[float],
+    baseline: Sequence[float],
+    confidence: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, tuple[float, float]]:
+    """Speed-up ``median(baseline) / median(candidate)`` with a bootstrap CI.
+
+    Oriented so that 2.0 reads "candidate is 2.0x faster than baseline". The two
+    sets of runs are independent, so they are resampled separately (paired=False).
+    With fewer than 3 runs on either side the interval is the extreme ratios
+    ``min(baseline)/max(candidate) .. max(baseline)/min(candidate)``. Timings must
+    be positive: a ratio against a zero time is meaningless.
+    """
+    cand = _checked(candidate)
+    base = _checked(baseline)
+    if min(cand) <= 0 or min(base) <= 0:
+        raise ValueError("timings must be positive to form a ratio")
+    ratio = statistics.median(base) / statistics.median(cand)
+    extremes = (min(base) / max(cand), max(base) / min(cand))
+    if len(cand) < 3 or len(base) < 3:
+        return ratio, extremes
+    interval = _bootstrap_interval(
+        (cand, base),
+        _ratio_stat,
+        confidence=confidence,
+        n_resamples=n_resamples,
+        seed=seed,
+        methods=("percentile",),
+    )
+    if interval is None:
+        interval = extremes
+    return ratio, (min(interval[0], ratio), max(interval[1], ratio))
+
+
+def mann_whitney_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Two-sided Mann-Whitney U p-value: a rank test, robust to skewed timings.
+
+    Identical constant samples carry no evidence of a difference; scipy returns
+    NaN there (zero variance), so report 1.0 instead.
+    """
+    xa = _checked(a)
+    xb = _checked(b)
+    if len(set(xa) | set(xb)) == 1:
+        return 1.0
+    from scipy import stats as sps
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = float(sps.mannwhitneyu(xa, xb, alternative="two-sided", method="auto").pvalue)
+    return p if math.isfinite(p) else 1.0
+
+
+def verdict(
+    ratio: float,
+    ci: tuple[float, float],
+    p_value: float,
+    alpha: float = 0.05,
+    min_factor: float = 1.0,
+) -> str:
+    """Plain-language call for a ratio from :func:`ratio_of_medians_ci`.
+
+    Requires both a significant rank test and a CI clear of 1, so that neither a
+    tiny-but-significant shift nor a wide lucky interval is reported as a win;
+    ``min_factor`` additionally ignores differences too small to matter.
+    """
+    if p_value < alpha and ratio > 0:
+        if ci[0] > 1.0 and ratio >= min_factor:
+            return "faster"
+        if ci[1] < 1.0 and 1.0 / ratio >= min_factor:
+            return "slower"
+    return "no significant difference"
+
+
+def reliability_warnings(xs: Sequence[float], outliers: Sequence[int] | int) -> list[str]:
+    """Hyperfine-style warnings telling the user why the numbers may be unreliable.
+
+    ``outliers`` is the index list from :func:`mad_outliers` (or just its count).
+    """
+    values = _checked(xs)
+    n = len(values)
+    count = outliers if isinstance(outliers, int) else len(outliers)
+    found: list[str] = []
+    if count > 0:
+        verb = "is a statistical outlier" if count == 1 else "are statistical outliers"
+        found.append(
+            f"{count} of {n} runs {verb}; rerun on a quieter machine or use more iterations"
+        )
+    avg = statistics.fmean(values)
+    sd = stdev(values)
+    if avg > 0 and sd > 0.1 * avg:
+        found.append(
+            f"standard deviation ({sd:.1f} ms) is {100 * sd / avg:.0f}% of the mean "
+            f"({avg:.1f} ms); results are noisy: close other programs or use more iterations"
+        )
+    if n >= 3:
+        first, rest = values[0], values[1:]
+        rest_med = statistics.median(rest)
+        rest_mad = statistics.median([abs(x - rest_med) for x in rest])
+        if first > rest_med + 5 * rest_mad and first > 2 * rest_med:
+            found.append(
+                f"first run took {first:.1f} ms, much slower than the rest: "
+                "caches were cold; use --warmup"
+            )
+    return found

@@ -1,0 +1,58 @@
+"""The ``forge`` command. ``main`` turns every user-facing failure into one line and an exit
+code: 2 for bad usage, 1 for a failure, 3 for a missed target, 130 for an interruption."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import NoReturn
+
+
+def _term_to_interrupt(_signum: int, _frame: object) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def fail(message: str, code: int) -> NoReturn:
+    sys.stderr.write(f"forge: error: {message}\n")
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import typer.main
+
+    from forge_desktop.cli.app import app
+    from forge_desktop.errors import ForgeError
+
+    try:  # typer >= 0.20 vendors click; older ones use click itself
+        from typer._click import exceptions as cx
+    except ImportError:  # pragma: no cover
+        from click import exceptions as cx  # type: ignore[no-redef]
+
+    aborts = tuple(a for a in (getattr(cx, "Abort", None), typer.Abort) if a is not None)
+    signal.signal(signal.SIGTERM, _term_to_interrupt)
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="forge", standalone_mode=False)
+    except cx.NoArgsIsHelpError as exc:
+        sys.stderr.write((exc.ctx.get_help() if exc.ctx else str(exc)) + "\n")
+        sys.exit(2)
+    except cx.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        fail(f"{exc.format_message()}{hint}", 2)
+    except cx.ClickException as exc:
+        fail(exc.format_message(), exc.exit_code)
+    except aborts:
+        fail("interrupted", 130)
+    except ForgeError as exc:
+        fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted; the run's containers were removed", 130)
+    except BrokenPipeError:
+        os._exit(1)
+    except Exception as exc:  # noqa: BLE001 - a bug: one line unless asked for the traceback
+        if os.environ.get("FORGE_DEBUG"):
+            raise
+        fail(f"internal error: {type(exc).__name__}: {exc} (set FORGE_DEBUG=1 for the "
+             "traceback and please report it)", 1)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,161 @@
+"""Typer commands. Heavy modules (docker SDK, scipy, Qt) are imported inside commands only."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from forge_desktop import __version__
+
+app = typer.Typer(help="Measure container runtimes on your own machine.", no_args_is_help=True,
+                  add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None)
+benchmark_app = typer.Typer(help="Run a benchmark and save its result.", no_args_is_help=True)
+image_app = typer.Typer(help="The benchmark image.", no_args_is_help=True)
+app.add_typer(benchmark_app, name="benchmark")
+app.add_typer(image_app, name="image")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"forge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="Print the version and exit.")] = False
+         ) -> None:
+    """Forge Desktop: container runtime benchmarks with statistics you can trust."""
+
+
+def _err_console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _out_console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+def _print_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+
+
+@app.command("runtimes")
+def runtimes_cmd(as_json: Annotated[bool, typer.Option("--json", help="JSON list on stdout.")]
+                 = False) -> None:
+    """List every known runtime, whether it is available, and why not."""
+    from forge_desktop.config import load_config
+    from forge_desktop.runtimes.registry import known_runtimes
+
+    infos = []
+    for r in known_runtimes(load_config()):
+        try:
+            infos.append(r.info().to_dict())
+        finally:
+            r.close()
+    if as_json:
+        _print_json(infos)
+        return
+    from forge_desktop.cli.format import runtimes_table
+
+    _out_console().print(runtimes_table(infos))
+
+
+@image_app.command("prepare")
+def image_prepare(
+    image: Annotated[str | None, typer.Option("--image", help="Image to prepare "
+                                              "(default: config benchmark.image).")] = None,
+    runtime: Annotated[list[str] | None, typer.Option("-r", "--runtime",
+                                                      help="Only these runtimes.")] = None,
+) -> None:
+    """Make sure the benchmark image is on every available runtime."""
+    from forge_desktop.config import load_config
+    from forge_desktop.image import prepare_image
+    from forge_desktop.runtimes.base import new_run_context
+    from forge_desktop.runtimes.registry import select_runtimes
+
+    config = load_config()
+    selected, _ = select_runtimes(config, runtime, kinds=("engine", "oci"))
+    err = _err_console()
+    ctx = new_run_context()
+    try:
+        ref = prepare_image(selected, ctx, image or config.image,
+                            log=lambda m: err.print(f"[dim]{m}[/dim]"))
+    finally:
+        for r in selected:
+            r.cleanup(ctx.run_id)
+            r.close()
+    names = ", ".join(r.name for r in selected)
+    print(f"{ref} is ready on {names}")
+
+
+Runtimes = Annotated[list[str] | None, typer.Option(
+    "-r", "--runtime", help="Runtime to measure (repeatable; default: every available one).")]
+Iterations = Annotated[int, typer.Option("-n", "--iterations",
+                                         help="Measured iterations per runtime (1-1000).")]
+
+
+@benchmark_app.command("startup")
+def benchmark_startup(
+    runtime: Runtimes = None,
+    iterations: Iterations = 10,
+    warmup: Annotated[int, typer.Option("--warmup", help="Unmeasured runs first (0-100).")] = 2,
+    network: Annotated[str, typer.Option("--network", help="none, host or default.")] = "none",
+    image: Annotated[str | None, typer.Option("--image", help="Benchmark image.")] = None,
+    via: Annotated[str, typer.Option("--via", help="api: through the engine API, with "
+                                     "phases; cli: the docker/podman command end to end.")]
+    = "api",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON on stdout.")]
+    = False,
+    no_save: Annotated[bool, typer.Option("--no-save", help="Do not keep the result.")] = False,
+) -> None:
+    """Time how long a fresh container running `true` takes, per runtime."""
+    from forge_desktop.bench.startup import StartupOptions, run_startup
+    from forge_desktop.cli.format import phases_line, startup_table, warnings_for
+    from forge_desktop.config import load_config
+
+    opts = StartupOptions(tuple(runtime or ()), iterations, warmup, network, image, via,
+                          not no_save)
+    opts.validate()
+    config = load_config()
+    err = _err_console()
+    doc, path = _with_progress(err, lambda progress: run_startup(
+        opts, config, progress=progress, log=lambda m: err.print(f"[dim]{m}[/dim]")))
+    for line in warnings_for(doc):
+        err.print(f"[yellow]warning:[/yellow] {line}", highlight=False)
+    if as_json:
+        _print_json(doc)
+    else:
+        out = _out_console()
+        out.print(startup_table(doc))
+        for r in doc["runtimes"]:
+            if line := phases_line(r):
+                out.print(f"[dim]phases (median) {line}[/dim]", highlight=False)
+        if path:
+            out.print(f"[dim]saved {path}[/dim]", highlight=False)
+    if not doc["complete"]:
+        raise typer.Exit(1)
+
+
+def _with_progress(console: Any, work: Any) -> Any:
+    """Run ``work(progress_callback)`` under a rich progress bar on stderr."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    tasks: dict[str, Any] = {}
+    with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
+                  console=console, transient=True) as bar:
+        def progress(name: str, done: int, total: int, warm: bool) -> None:
+            label = f"{name} warmup" if warm else name
+            if label not in tasks:
+                tasks[label] = bar.add_task(label, total=total)
+            bar.update(tasks[label], completed=done)
+
+        return work(progress)

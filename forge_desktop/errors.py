@@ -1,0 +1,43 @@
+"""One exception root; every message says what is wrong and what to do about it."""
+
+from __future__ import annotations
+
+
+class ForgeError(Exception):
+    """Root of every error the user may see. The message is one line, ready to print."""
+
+    exit_code = 1
+
+
+class UsageError(ForgeError):
+    """The user asked for something that cannot be done as asked (bad option, unknown name)."""
+
+    exit_code = 2
+
+
+class ConfigError(ForgeError):
+    """config.toml is malformed or holds a value of the wrong type."""
+
+    exit_code = 2
+
+
+class RuntimeUnavailable(ForgeError):
+    """A runtime exists in name but cannot be used now (daemon stopped, socket denied, ...)."""
+
+
+class EngineError(ForgeError):
+    """An engine answered with an error, or did not answer within its timeout."""
+
+
+class ImageError(ForgeError):
+    """The benchmark image is missing and could not be prepared."""
+
+
+class StoreError(ForgeError):
+    """Results cannot be read or written ($FORGE_HOME unwritable, disk full, corrupt file)."""
+
+
+class Interrupted(ForgeError):
+    """The run was stopped by a signal (SIGINT/SIGTERM); cleanup has run."""
+
+    exit_code = 130

@@ -1,0 +1,188 @@
+"""The benchmark image: the same small image on every runtime.
+
+Pull the configured image (default busybox:latest) where a registry answers; where none does,
+build ``forge-bench:busybox`` from the host's static busybox and import the same tar into
+every engine, so every runtime runs identical layer content. Bare OCI runtimes get a rootfs
+exported from an engine (or unpacked from that tar) under ``$FORGE_HOME/bundles``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import struct
+import tarfile
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from forge_desktop.config import DEFAULT_IMAGE, FALLBACK_IMAGE
+from forge_desktop.errors import ForgeError, ImageError
+from forge_desktop.models import RunContext
+from forge_desktop.runtimes.base import Runtime
+from forge_desktop.runtimes.common import check_image_name
+from forge_desktop.runtimes.oci import bundle_root, rootfs_dir, rootfs_ready
+
+PULL_TIMEOUT_S = 120.0
+BUSYBOX_APPLETS = ("sh", "true", "echo", "sleep", "cat", "ls", "date")
+
+Log = Callable[[str], None]
+
+
+def _engines(runtimes: Sequence[Runtime]) -> list[Any]:
+    return [r for r in runtimes if r.kind == "engine"]
+
+
+def is_static_elf(path: Path) -> bool:
+    """True for an ELF executable without a PT_INTERP header (no dynamic loader needed)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+            if head[:4] != b"\x7fELF" or head[4] != 2:  # 64-bit only; that is every host here
+                return False
+            order = "<" if head[5] == 1 else ">"
+            phoff, = struct.unpack_from(order + "Q", head, 32)
+            phentsize, phnum = struct.unpack_from(order + "HH", head, 54)
+            fh.seek(phoff)
+            table = fh.read(phentsize * phnum)
+    except (OSError, struct.error):
+        return False
+    types = (struct.unpack_from(order + "I", table, i * phentsize)[0] for i in range(phnum))
+    return 3 not in types  # PT_INTERP
+
+
+def host_busybox() -> Path | None:
+    """A statically linked busybox (Debian's busybox-static): it runs in an empty rootfs."""
+    for candidate in ("/bin/busybox", "/usr/bin/busybox"):
+        path = Path(candidate)
+        if path.is_file() and is_static_elf(path):
+            return path
+    return None
+
+
+def build_busybox_tar(dest: Path) -> Path:
+    busybox = host_busybox()
+    if busybox is None:
+        raise ImageError(
+            "no registry answered and no static busybox was found to build "
+            f"{FALLBACK_IMAGE}; install busybox-static, or load an image and pass --image")
+    with tempfile.TemporaryDirectory(prefix="forge-rootfs-") as tmp:
+        root = Path(tmp)
+        (root / "bin").mkdir()
+        shutil.copy2(busybox, root / "bin" / "busybox")
+        for applet in BUSYBOX_APPLETS:
+            (root / "bin" / applet).symlink_to("busybox")
+        (root / "tmp").mkdir()
+        with tarfile.open(dest, "w") as tar:
+            for path in sorted(root.rglob("*")):
+                info = tar.gettarinfo(str(path), arcname=str(path.relative_to(root)))
+                info.mtime = 0  # reproducible: the same tar gives the same layer everywhere
+                info.uid = info.gid = 0
+                info.uname = info.gname = "root"
+                if info.isreg():
+                    with open(path, "rb") as fh:
+                        tar.addfile(info, fh)
+                else:
+                    tar.addfile(info)
+    return dest
+
+
+def _write_rootfs(image: str, fill: Callable[[Path], None], source: dict[str, Any]) -> None:
+    """Fill a fresh rootfs beside the old one, then swap it in, so a crash leaves no half."""
+    root = bundle_root(image)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".rootfs-", dir=root))
+    try:
+        fill(tmp)
+        (root / "source.json").unlink(missing_ok=True)
+        shutil.rmtree(rootfs_dir(image), ignore_errors=True)
+        tmp.rename(rootfs_dir(image))
+        (root / "source.json").write_text(json.dumps(source))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _ensure_rootfs(image: str, engines: Sequence[Any], ctx: RunContext,
+                   tar_path: Path | None, log: Log) -> None:
+    for engine in engines:
+        try:
+            if not engine.has_image(image):
+                continue
+            layers = engine.image_layers(image)
+        except ForgeError:
+            continue
+        source = {"image": image, "engine": engine.name, "layers": layers}
+        if rootfs_ready(image):
+            old = json.loads((bundle_root(image) / "source.json").read_text())
+            if old.get("layers") == layers:
+                return
+        log(f"exporting {image} from {engine.name} into an OCI bundle")
+        _write_rootfs(image, lambda d, e=engine: e.export_rootfs(image, d, ctx), source)
+        return
+    if rootfs_ready(image):
+        return
+    if tar_path is None and image == FALLBACK_IMAGE:
+        with tempfile.TemporaryDirectory() as tmp:
+            tar = build_busybox_tar(Path(tmp) / "busybox.tar")
+            _write_rootfs(image, lambda d: _untar(tar, d), {"image": image, "engine": None})
+        return
+    if tar_path is not None:
+        _write_rootfs(image, lambda d: _untar(tar_path, d), {"image": image, "engine": None})
+        return
+    raise ImageError(f"{image} is on no engine, so no OCI bundle can be made from it; "
+                     "pull it with docker or podman first")
+
+
+def _untar(tar_path: Path, dest: Path) -> None:
+    with tarfile.open(tar_path) as tar:
+        tar.extractall(dest, filter="tar")
+
+
+def prepare_image(runtimes: Sequence[Runtime], ctx: RunContext, image: str | None = None,
+                  sources: Sequence[Runtime] = (), log: Log = lambda _m: None) -> str:
+    """Make ``image`` (default: busybox:latest or its local stand-in) usable by every runtime
+    in ``runtimes``; ``sources`` are further engines a bare OCI bundle may be exported from.
+    Returns the image reference to benchmark."""
+    requested = check_image_name(image or DEFAULT_IMAGE)
+    engines = _engines(runtimes)
+    oci = [r for r in runtimes if r.kind == "oci"]
+    exporters = engines + [e for e in _engines(sources) if e not in engines]
+
+    def missing_on(ref: str) -> list[Any]:
+        return [e for e in engines if not e.has_image(ref)]
+
+    candidates = [requested]
+    if requested == DEFAULT_IMAGE:
+        candidates.append(FALLBACK_IMAGE)  # a stand-in prepared earlier counts
+    for ref in candidates:
+        if not missing_on(ref) and (not oci or any(e.has_image(ref) for e in exporters)
+                                    or rootfs_ready(ref)):
+            if oci:
+                _ensure_rootfs(ref, exporters, ctx, None, log)
+            return ref
+
+    errors: list[str] = []
+    for engine in missing_on(requested):
+        log(f"pulling {requested} on {engine.name}")
+        try:
+            engine.pull(requested, PULL_TIMEOUT_S)
+        except ForgeError as exc:
+            errors.append(str(exc))
+    if not errors and (engines or not oci):
+        if oci:
+            _ensure_rootfs(requested, exporters, ctx, None, log)
+        return requested
+    if requested != DEFAULT_IMAGE:
+        raise ImageError(f"image {requested} is missing and could not be prepared: "
+                         f"{errors[0] if errors else 'no engine has it'}; pull or load it first")
+
+    log(f"no registry answered; building {FALLBACK_IMAGE} from the host's static busybox")
+    with tempfile.TemporaryDirectory(prefix="forge-image-") as tmp:
+        tar = build_busybox_tar(Path(tmp) / "busybox.tar")
+        for engine in missing_on(FALLBACK_IMAGE):
+            log(f"importing {FALLBACK_IMAGE} into {engine.name}")
+            engine.import_tar(tar, FALLBACK_IMAGE)
+        if oci:
+            _ensure_rootfs(FALLBACK_IMAGE, exporters, ctx, tar, log)
+    return FALLBACK_IMAGE

@@ -1,0 +1,76 @@
+"""Immutable value objects. Units live in the names (``total_ms``, ``rss_bytes``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+RuntimeKind = Literal["engine", "oci", "command"]
+NetworkMode = Literal["none", "host", "default"]
+Via = Literal["api", "cli"]
+
+LABEL_RUN = "io.forge.benchmark"
+"""Label carried by every container forge creates; its value is the run id."""
+LABEL_OWNER = "io.forge.owner"
+"""``host/pid/process-start-time`` of the forge process that owns the container."""
+OCI_ID_PREFIX = "forge-"
+"""Bare OCI runtimes have no labels: container ids are ``forge-<pid>-<start>-<run>-<n>``."""
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """What ``forge runtimes`` reports for one runtime."""
+
+    name: str
+    kind: RuntimeKind
+    available: bool
+    version: str | None = None
+    endpoint: str | None = None
+    reason: str | None = None
+    storage_driver: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "available": self.available,
+            "version": self.version,
+            "endpoint": self.endpoint,
+            "reason": self.reason,
+            "storage_driver": self.storage_driver,
+        }
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Identity of one benchmark run, stamped onto everything it creates."""
+
+    run_id: str
+    owner: str
+
+    def labels(self) -> dict[str, str]:
+        return {LABEL_RUN: self.run_id, LABEL_OWNER: self.owner}
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One container start to measure."""
+
+    image: str
+    command: tuple[str, ...] = ("true",)
+    network: NetworkMode = "none"
+    via: Via = "api"
+    memory_limit_bytes: int = 64 * 1024 * 1024
+    pids_limit: int = 64
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One measured iteration: wall time of the whole lifecycle and its phases."""
+
+    total_ms: float
+    phases_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"total_ms": round(self.total_ms, 4),
+                "phases_ms": {k: round(v, 4) for k, v in self.phases_ms.items()}}

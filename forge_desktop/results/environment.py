@@ -1,0 +1,70 @@
+"""The environment fingerprint stored with every result: enough to tell machines apart and to
+explain why two runs differ."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from forge_desktop import __version__
+from forge_desktop.models import RuntimeInfo
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cgroup_version() -> str:
+    """"v2" (unified), "hybrid" (v1 controllers plus a v2 mount) or "v1"."""
+    root = Path("/sys/fs/cgroup")
+    if (root / "cgroup.controllers").exists():
+        return "v2"
+    if (root / "unified").is_dir():
+        return "hybrid"
+    return "v1" if root.is_dir() else "unknown"
+
+
+def os_name() -> str:
+    try:
+        info = platform.freedesktop_os_release()
+        return info.get("PRETTY_NAME") or info.get("NAME", "Linux")
+    except OSError:
+        return platform.system()
+
+
+def fingerprint(runtimes: list[RuntimeInfo], network: str | None = None) -> dict[str, Any]:
+    mem = psutil.virtual_memory()
+    env: dict[str, Any] = {
+        "host": socket.gethostname(),
+        "os": os_name(),
+        "kernel": platform.release(),
+        "arch": platform.machine(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "memory_total_bytes": mem.total,
+        "cgroup_version": cgroup_version(),
+        "python_version": platform.python_version(),
+        "forge_version": __version__,
+        "runtimes": {r.name: {"version": r.version, "kind": r.kind, "endpoint": r.endpoint,
+                              "storage_driver": r.storage_driver} for r in runtimes},
+    }
+    if network is not None:
+        env["network_mode"] = network
+    return env
+
+
+def machine_key(env: dict[str, Any]) -> str:
+    """Groups results by machine: same host, CPU and memory size."""
+    return f"{env.get('host')}|{env.get('cpu_model')}|{env.get('cpu_count')}|" \
+           f"{env.get('memory_total_bytes')}"

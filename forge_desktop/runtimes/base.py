@@ -1,0 +1,92 @@
+"""The Runtime protocol every adapter implements, and the ownership rules for cleanup."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import time
+from typing import Protocol, runtime_checkable
+
+import psutil
+
+from forge_desktop.models import RunContext, RuntimeInfo, RuntimeKind, RunSpec, Sample
+
+
+@runtime_checkable
+class Runtime(Protocol):
+    """A container runtime forge can measure.
+
+    ``available()`` returns ``None`` when the runtime can be used, else one sentence saying
+    why not and what to do. Every method that talks to an engine honours the adapter's timeout.
+    """
+
+    name: str
+    kind: RuntimeKind
+
+    def available(self) -> str | None: ...
+
+    def info(self) -> RuntimeInfo: ...
+
+    def has_image(self, image: str) -> bool: ...
+
+    def prepare(self, spec: RunSpec, ctx: RunContext) -> None:
+        """Per-run set-up (bundle, temporary service); called once before the first sample."""
+
+    def run_once(self, spec: RunSpec, ctx: RunContext, seq: int) -> Sample: ...
+
+    def cleanup(self, run_id: str | None = None) -> int:
+        """Remove containers of ``run_id``; with None, those whose owner process is dead.
+
+        Returns how many were removed. Never raises for an engine that is gone.
+        """
+
+    def close(self) -> None: ...
+
+
+def _own_start_ticks() -> int:
+    return int(psutil.Process().create_time() * 100)
+
+
+def current_owner() -> str:
+    """``host/pid/start`` identifies this process even after its pid is reused."""
+    return f"{socket.gethostname()}/{os.getpid()}/{_own_start_ticks()}"
+
+
+def owner_alive(owner: str) -> bool:
+    """True when ``owner`` is a live process on this host, or on another host (not ours to judge).
+
+    Malformed owners count as dead: only forge writes the label, so garbage means a bug or a
+    hand-made container that a sweep may remove.
+    """
+    try:
+        host, pid_s, start_s = owner.split("/")
+        pid, start = int(pid_s), int(start_s)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return True
+    try:
+        return int(psutil.Process(pid).create_time() * 100) == start
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return False
+
+
+def new_run_context() -> RunContext:
+    """A run id that sorts by time and is unique across concurrent runs."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return RunContext(run_id=f"{stamp}-{secrets.token_hex(3)}", owner=current_owner())
+
+
+def oci_container_id(ctx: RunContext, seq: int) -> str:
+    """Bare OCI ids carry the owner (pid and start ticks) because runc has no labels."""
+    _host, pid, start = ctx.owner.split("/")
+    return f"forge-{pid}-{start}-{ctx.run_id.rsplit('-', 1)[-1]}-{seq}"
+
+
+def oci_owner_alive(container_id: str) -> bool:
+    parts = container_id.split("-")
+    if len(parts) != 5 or parts[0] != "forge":
+        return True  # not ours: never touch
+    return owner_alive(f"{socket.gethostname()}/{parts[1]}/{parts[2]}")
+

@@ -1,0 +1,265 @@
+"""Docker through the Docker SDK's low-level APIClient (one HTTP call per phase)."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import tarfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from forge_desktop.errors import EngineError, ImageError, RuntimeUnavailable
+from forge_desktop.models import (
+    LABEL_OWNER,
+    LABEL_RUN,
+    RunContext,
+    RuntimeInfo,
+    RuntimeKind,
+    RunSpec,
+    Sample,
+)
+from forge_desktop.runtimes.base import owner_alive
+from forge_desktop.runtimes.common import Clock, first_line, ms, timed_cmd
+
+if TYPE_CHECKING:
+    import docker
+
+
+def _endpoint() -> str:
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def explain_connection_error(exc: BaseException, endpoint: str, engine: str, start_hint: str) -> str:
+    """Turn a requests/socket failure into a sentence a user can act on."""
+    text = f"{exc!r} {exc}"
+    sock = endpoint.removeprefix("unix://")
+    if "PermissionError" in text or "Permission denied" in text:
+        return (f"permission denied on {sock}; run as root or add your user to the "
+                f"{engine} group and log in again")
+    if "FileNotFoundError" in text or "No such file" in text:
+        return f"{engine} is not running: no socket at {sock}; {start_hint}"
+    if "ConnectionRefused" in text or "Connection refused" in text:
+        return f"{engine} is not running: {endpoint} refuses connections; {start_hint}"
+    if "Timeout" in text or "timed out" in text:
+        return f"{engine} at {endpoint} did not answer in time; is the daemon hung?"
+    return f"{engine} at {endpoint} cannot be reached: {first_line(str(exc))}"
+
+
+class DockerRuntime:
+    name = "docker"
+    kind: RuntimeKind = "engine"
+
+    def __init__(self, timeout_s: float = 30.0, clock: Clock = time.perf_counter) -> None:
+        self.timeout_s = timeout_s
+        self.clock = clock
+        self.endpoint = _endpoint()
+        self._client: docker.APIClient | None = None
+        self._reason: str | None = None
+        self._checked = False
+
+    # -- connection -------------------------------------------------------------------------
+    def _connect(self) -> docker.APIClient:
+        if self._client is not None:
+            return self._client
+        if self._checked and self._reason:
+            raise RuntimeUnavailable(f"docker: {self._reason}")
+        self._checked = True
+        try:
+            import docker
+            from docker.utils import kwargs_from_env
+        except ImportError:  # pragma: no cover - dependency of the package
+            self._reason = "the docker Python SDK is not installed (pip install docker)"
+            raise RuntimeUnavailable(f"docker: {self._reason}") from None
+        try:
+            client = docker.APIClient(version="auto", timeout=self.timeout_s, **kwargs_from_env())
+            client.ping()
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a reason
+            self._reason = explain_connection_error(
+                exc, self.endpoint, "docker",
+                "start it (`sudo systemctl start docker`, or `make run` in the forge checkout)")
+            raise RuntimeUnavailable(f"docker: {self._reason}") from None
+        self._client = client
+        return client
+
+    def available(self) -> str | None:
+        try:
+            self._connect()
+        except RuntimeUnavailable:
+            return self._reason
+        return None
+
+    def info(self) -> RuntimeInfo:
+        reason = self.available()
+        if reason:
+            return RuntimeInfo(self.name, "engine", False, endpoint=self.endpoint, reason=reason)
+        client = self._connect()
+        try:
+            version = client.version().get("Version")
+            driver = client.info().get("Driver")
+        except Exception as exc:  # noqa: BLE001
+            raise self._error("version", exc) from None
+        return RuntimeInfo(self.name, "engine", True, version=version, endpoint=self.endpoint,
+                           storage_driver=driver)
+
+    def _error(self, what: str, exc: BaseException) -> EngineError:
+        text = getattr(exc, "explanation", None) or str(exc)
+        if "timed out" in str(exc) or "Timeout" in type(exc).__name__:
+            return EngineError(f"docker: {what} did not answer within {self.timeout_s:g} s")
+        return EngineError(f"docker: {what} failed: {first_line(str(text))}")
+
+    # -- images -----------------------------------------------------------------------------
+    def has_image(self, image: str) -> bool:
+        from docker.errors import ImageNotFound, NotFound
+
+        client = self._connect()
+        try:
+            client.inspect_image(image)
+        except (ImageNotFound, NotFound):
+            return False
+        except Exception as exc:  # noqa: BLE001
+            raise self._error("image inspect", exc) from None
+        return True
+
+    def image_layers(self, image: str) -> list[str]:
+        data = self._connect().inspect_image(image)
+        return list(data.get("RootFS", {}).get("Layers", []))
+
+    def pull(self, image: str, timeout_s: float) -> None:
+        repo, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
+        import docker
+
+        client = docker.APIClient(version="auto", timeout=timeout_s,
+                                  **docker.utils.kwargs_from_env())
+        try:
+            client.pull(repo, tag=tag or "latest")
+        except Exception as exc:  # noqa: BLE001
+            raise ImageError(f"docker could not pull {image}: {first_line(str(exc))}") from None
+        finally:
+            client.close()
+
+    def import_tar(self, tar_path: Path, image: str) -> None:
+        repo, _, tag = image.rpartition(":")
+        try:
+            self._connect().import_image(src=str(tar_path), repository=repo, tag=tag)
+        except Exception as exc:  # noqa: BLE001
+            raise ImageError(f"docker could not import {tar_path}: {first_line(str(exc))}") \
+                from None
+
+    def export_rootfs(self, image: str, dest: Path, ctx: RunContext) -> None:
+        """Unpack the image's filesystem into ``dest`` (for bare OCI bundles)."""
+        client = self._connect()
+        cid = client.create_container(image, command=["true"], labels=ctx.labels())["Id"]
+        try:
+            data = b"".join(client.export(cid))
+            with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+                tar.extractall(dest, filter="tar")
+        finally:
+            client.remove_container(cid, force=True)
+
+    # -- measuring --------------------------------------------------------------------------
+    def prepare(self, spec: RunSpec, ctx: RunContext) -> None:
+        self._connect()
+        if spec.via == "cli" and not shutil.which("docker"):
+            raise RuntimeUnavailable("docker: --via cli needs the docker command on PATH")
+
+    def host_config(self, spec: RunSpec) -> dict[str, Any]:
+        client = self._connect()
+        kwargs: dict[str, Any] = {
+            "mem_limit": spec.memory_limit_bytes,
+            "pids_limit": spec.pids_limit,
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "read_only": True,
+        }
+        if spec.network != "default":
+            kwargs["network_mode"] = spec.network
+        return dict(client.create_host_config(**kwargs))
+
+    def cli_argv(self, spec: RunSpec, ctx: RunContext) -> list[str]:
+        """The user's own ``docker run`` with the same container settings as the API path."""
+        argv = ["docker", "run", "--rm", "--label", f"{LABEL_RUN}={ctx.run_id}",
+                "--label", f"{LABEL_OWNER}={ctx.owner}",
+                "--memory", str(spec.memory_limit_bytes), "--pids-limit", str(spec.pids_limit),
+                "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--read-only"]
+        if spec.network != "default":
+            argv += ["--network", spec.network]
+        return [*argv, spec.image, *spec.command]
+
+    def run_once(self, spec: RunSpec, ctx: RunContext, seq: int) -> Sample:
+        if spec.via == "cli":
+            total = timed_cmd(self.cli_argv(spec, ctx), self.timeout_s, "docker run",
+                              self.clock)
+            return Sample(total, {"run": total})
+        client = self._connect()
+        clock = self.clock
+        phases: dict[str, float] = {}
+        t0 = clock()
+        try:
+            cid = client.create_container(spec.image, command=list(spec.command),
+                                          labels=ctx.labels(), host_config=self.host_config(spec),
+                                          network_disabled=False)["Id"]
+        except Exception as exc:  # noqa: BLE001
+            raise self._error("create", exc) from None
+        t1 = clock()
+        phases["create"] = ms(t1 - t0)
+        removed = False
+        try:
+            client.start(cid)
+            t2 = clock()
+            phases["start"] = ms(t2 - t1)
+            status = client.wait(cid, timeout=self.timeout_s)
+            t3 = clock()
+            phases["wait"] = ms(t3 - t2)
+            code = status.get("StatusCode", -1)
+            if code != 0:
+                logs = client.logs(cid, stdout=True, stderr=True).decode(errors="replace")
+                raise EngineError(f"docker: container exited with status {code}: "
+                                  f"{first_line(logs) or '(no output)'}")
+            client.remove_container(cid, force=True)
+            removed = True
+            phases["remove"] = ms(clock() - t3)
+        except EngineError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._error("container lifecycle", exc) from None
+        finally:
+            if not removed:
+                self._remove_quietly(cid)
+        return Sample(ms(clock() - t0), phases)
+
+    # -- cleanup ----------------------------------------------------------------------------
+    def _remove_quietly(self, cid: str) -> bool:
+        try:
+            assert self._client is not None
+            self._client.remove_container(cid, force=True)
+        except Exception:  # noqa: BLE001 - cleanup must never raise
+            return False
+        return True
+
+    def labelled(self) -> list[dict[str, Any]]:
+        client = self._connect()
+        return list(client.containers(all=True, filters={"label": LABEL_RUN}))
+
+    def cleanup(self, run_id: str | None = None) -> int:
+        try:
+            containers = self.labelled()
+        except Exception:  # noqa: BLE001 - engine gone: nothing we can remove now
+            return 0
+        removed = 0
+        for c in containers:
+            labels = c.get("Labels") or {}
+            if run_id is not None:
+                if labels.get(LABEL_RUN) != run_id:
+                    continue
+            elif owner_alive(labels.get(LABEL_OWNER, "")):
+                continue
+            removed += self._remove_quietly(c["Id"])
+        return removed
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+            self._checked = False
