@@ -126,7 +126,7 @@ def load_config(path: Path | None = None) -> Config:
     path = path or config_path()
     try:
         raw = path.read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return Config()
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}; check its permissions") from None

@@ -118,7 +118,12 @@ def _ensure_rootfs(image: str, engines: Sequence[Any], ctx: RunContext,
             if old.get("layers") == layers:
                 return
         log(f"exporting {image} from {engine.name} into an OCI bundle")
-        _write_rootfs(image, lambda d, e=engine: e.export_rootfs(image, d, ctx), source)
+        exporter = engine
+
+        def export(dest: Path) -> None:
+            exporter.export_rootfs(image, dest, ctx)
+
+        _write_rootfs(image, export, source)
         return
     if rootfs_ready(image):
         return

@@ -82,7 +82,7 @@ install_debian_packages() {
     [ ${#missing[@]} -eq 0 ] && return 0
 
     : >"$APT_LOG"
-    say "installing Debian packages (set '$SET'): ${missing[*]} (log: $APT_LOG)"
+    say "missing Debian packages (set '$SET'): ${missing[*]}; installing with apt-get (log: $APT_LOG)"
 
     # Keep package scripts from starting system daemons (dockerd, docker-registry, dbus):
     # services.sh starts what the project needs, with the options it needs.
@@ -114,12 +114,16 @@ install_debian_packages() {
             done
         fi
     fi
+    local done_pkgs=()
+    for p in "${installable[@]}"; do
+        pkg_installed "$p" && done_pkgs+=("$p")
+    done
 
     if [ "$policy_added" = 1 ]; then
         rm -f "$policy_rc"
         trap - EXIT
     fi
-    say "Debian packages done"
+    [ ${#done_pkgs[@]} -eq 0 ] || say "installed Debian packages: ${done_pkgs[*]}"
 }
 
 report_missing_commands() {

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from forge_desktop.errors import ForgeError, Interrupted, RuntimeUnavailable
-from forge_desktop.models import RunContext, RuntimeInfo, RunSpec, Sample
+from forge_desktop.models import RunContext, RunSpec, RuntimeInfo, Sample
 from forge_desktop.runtimes.base import Runtime
 
 ProgressFn = Callable[[str, int, int, bool], None]

@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> None:
 
     aborts = tuple(a for a in (getattr(cx, "Abort", None), typer.Abort) if a is not None)
     signal.signal(signal.SIGTERM, _term_to_interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the parent ignored it
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="forge", standalone_mode=False)
@@ -55,4 +56,6 @@ def main(argv: list[str] | None = None) -> None:
             raise
         fail(f"internal error: {type(exc).__name__}: {exc} (set FORGE_DEBUG=1 for the "
              "traceback and please report it)", 1)
+    if code == 130:  # typer turns KeyboardInterrupt into Exit(130) before we see it
+        fail("interrupted; the run's containers were removed", 130)
     sys.exit(code if isinstance(code, int) else 0)

@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 
 import psutil
 
-from forge_desktop.models import RunContext, RuntimeInfo, RuntimeKind, RunSpec, Sample
+from forge_desktop.models import RunContext, RunSpec, RuntimeInfo, RuntimeKind, Sample
 
 
 @runtime_checkable

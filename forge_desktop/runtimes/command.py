@@ -8,7 +8,7 @@ import time
 
 from forge_desktop.config import CommandRuntimeConfig
 from forge_desktop.errors import EngineError, RuntimeUnavailable
-from forge_desktop.models import RunContext, RuntimeInfo, RuntimeKind, RunSpec, Sample
+from forge_desktop.models import RunContext, RunSpec, RuntimeInfo, RuntimeKind, Sample
 from forge_desktop.runtimes.common import Clock, first_line, run_cmd, timed_cmd
 
 

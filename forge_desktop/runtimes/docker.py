@@ -15,9 +15,9 @@ from forge_desktop.models import (
     LABEL_OWNER,
     LABEL_RUN,
     RunContext,
+    RunSpec,
     RuntimeInfo,
     RuntimeKind,
-    RunSpec,
     Sample,
 )
 from forge_desktop.runtimes.base import owner_alive
@@ -31,7 +31,8 @@ def _endpoint() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
-def explain_connection_error(exc: BaseException, endpoint: str, engine: str, start_hint: str) -> str:
+def explain_connection_error(exc: BaseException, endpoint: str, engine: str,
+                             start_hint: str) -> str:
     """Turn a requests/socket failure into a sentence a user can act on."""
     text = f"{exc!r} {exc}"
     sock = endpoint.removeprefix("unix://")

@@ -17,7 +17,14 @@ from typing import Any, ClassVar
 
 from forge_desktop.config import forge_home
 from forge_desktop.errors import EngineError, RuntimeUnavailable
-from forge_desktop.models import OCI_ID_PREFIX, RunContext, RuntimeInfo, RuntimeKind, RunSpec, Sample
+from forge_desktop.models import (
+    OCI_ID_PREFIX,
+    RunContext,
+    RunSpec,
+    RuntimeInfo,
+    RuntimeKind,
+    Sample,
+)
 from forge_desktop.runtimes.base import oci_container_id, oci_owner_alive
 from forge_desktop.runtimes.common import Clock, first_line, run_cmd, timed_cmd
 

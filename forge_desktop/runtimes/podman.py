@@ -21,9 +21,9 @@ from forge_desktop.models import (
     LABEL_OWNER,
     LABEL_RUN,
     RunContext,
+    RunSpec,
     RuntimeInfo,
     RuntimeKind,
-    RunSpec,
     Sample,
 )
 from forge_desktop.runtimes.base import owner_alive
@@ -180,7 +180,8 @@ class PodmanRuntime:
             if "timed out" in str(exc) or "Timeout" in type(exc).__name__:
                 raise EngineError(f"podman: {method} {path} did not answer within "
                                   f"{timeout:g} s") from None
-            raise EngineError(f"podman: {explain_connection_error(exc, self.endpoint, 'podman', START_HINT)}") from None
+            why = explain_connection_error(exc, self.endpoint, "podman", START_HINT)
+            raise EngineError(f"podman: {why}") from None
         if resp.status_code == 404 and ok_404:
             return None
         if resp.status_code >= 400:
@@ -338,7 +339,7 @@ class PodmanRuntime:
 
     def close(self) -> None:
         if self._client is not None:
-            self._client.close()
+            self._client.close()  # type: ignore[no-untyped-call]
             self._client = None
         self._checked = False
         self._reason = None

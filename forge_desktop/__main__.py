@@ -1,0 +1,3 @@
+from forge_desktop.cli import main
+
+main()
