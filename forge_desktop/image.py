@@ -8,6 +8,7 @@ exported from an engine (or unpacked from that tar) under ``$FORGE_HOME/bundles`
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import struct
@@ -118,12 +119,7 @@ def _ensure_rootfs(image: str, engines: Sequence[Any], ctx: RunContext,
             if old.get("layers") == layers:
                 return
         log(f"exporting {image} from {engine.name} into an OCI bundle")
-        exporter = engine
-
-        def export(dest: Path) -> None:
-            exporter.export_rootfs(image, dest, ctx)
-
-        _write_rootfs(image, export, source)
+        _write_rootfs(image, functools.partial(engine.export_rootfs, image, ctx=ctx), source)
         return
     if rootfs_ready(image):
         return
