@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from forge_desktop.image import prepare_image
 from forge_desktop.models import NetworkMode, RunContext, RunSpec, Via
 from forge_desktop.results import store
 from forge_desktop.results.environment import fingerprint
-from forge_desktop.results.schema import SCHEMA_VERSION
+from forge_desktop.results.schema import new_document
 from forge_desktop.runtimes.base import Runtime, new_run_context
 from forge_desktop.runtimes.registry import known_runtimes, select_runtimes
 
@@ -49,10 +48,6 @@ class StartupOptions:
             raise UsageError(f"--via must be api or cli, got {self.via!r}")
 
 
-def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def runtime_entry(run: RuntimeRun, via: str) -> dict[str, Any]:
     totals = [s.total_ms for s in run.samples]
     entry: dict[str, Any] = {
@@ -80,16 +75,9 @@ def runtime_entry(run: RuntimeRun, via: str) -> dict[str, Any]:
 def build_result(kind: str, ctx: RunContext, runs: Sequence[RuntimeRun],
                  parameters: dict[str, Any], network: str | None) -> dict[str, Any]:
     via = parameters.get("via", "api")
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "id": ctx.run_id,
-        "kind": kind,
-        "created_at": now_iso(),
-        "complete": all(not r.errors for r in runs),
-        "environment": fingerprint([r.info for r in runs], network),
-        "parameters": parameters,
-        "runtimes": [runtime_entry(r, via) for r in runs],
-    }
+    return new_document(kind, ctx.run_id, fingerprint([r.info for r in runs], network),
+                        parameters, [runtime_entry(r, via) for r in runs],
+                        all(not r.errors for r in runs))
 
 
 def resolve(config: Config, names: Sequence[str], image: str | None, ctx: RunContext,

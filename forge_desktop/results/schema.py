@@ -7,6 +7,7 @@ Version log:
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from forge_desktop.errors import StoreError
@@ -30,3 +31,25 @@ def validate(doc: Any, where: str = "result") -> dict[str, Any]:
             raise StoreError(f"{where} is not a valid forge result: {key!r} is missing or "
                              f"not a {typ.__name__}")
     return doc
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_document(kind: str, run_id: str, environment: dict[str, Any],
+                 parameters: dict[str, Any], runtimes: list[dict[str, Any]],
+                 complete: bool, **extra: Any) -> dict[str, Any]:
+    """The envelope every result shares; ``runtimes`` holds one entry per runtime, each with
+    at least ``runtime``, ``version`` and ``errors``."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "id": run_id,
+        "kind": kind,
+        "created_at": now_iso(),
+        "complete": complete,
+        "environment": environment,
+        "parameters": parameters,
+        "runtimes": runtimes,
+        **extra,
+    }

@@ -61,7 +61,7 @@ class DockerRuntime:
         self._checked = False
 
     # -- connection -------------------------------------------------------------------------
-    def _connect(self) -> docker.APIClient:
+    def client(self) -> docker.APIClient:
         if self._client is not None:
             return self._client
         if self._checked and self._reason:
@@ -86,7 +86,7 @@ class DockerRuntime:
 
     def available(self) -> str | None:
         try:
-            self._connect()
+            self.client()
         except RuntimeUnavailable:
             return self._reason
         return None
@@ -95,7 +95,7 @@ class DockerRuntime:
         reason = self.available()
         if reason:
             return RuntimeInfo(self.name, "engine", False, endpoint=self.endpoint, reason=reason)
-        client = self._connect()
+        client = self.client()
         try:
             version = client.version().get("Version")
             driver = client.info().get("Driver")
@@ -114,7 +114,7 @@ class DockerRuntime:
     def has_image(self, image: str) -> bool:
         from docker.errors import ImageNotFound, NotFound
 
-        client = self._connect()
+        client = self.client()
         try:
             client.inspect_image(image)
         except (ImageNotFound, NotFound):
@@ -124,7 +124,7 @@ class DockerRuntime:
         return True
 
     def image_layers(self, image: str) -> list[str]:
-        data = self._connect().inspect_image(image)
+        data = self.client().inspect_image(image)
         return list(data.get("RootFS", {}).get("Layers", []))
 
     def pull(self, image: str, timeout_s: float) -> None:
@@ -143,14 +143,14 @@ class DockerRuntime:
     def import_tar(self, tar_path: Path, image: str) -> None:
         repo, _, tag = image.rpartition(":")
         try:
-            self._connect().import_image(src=str(tar_path), repository=repo, tag=tag)
+            self.client().import_image(src=str(tar_path), repository=repo, tag=tag)
         except Exception as exc:  # noqa: BLE001
             raise ImageError(f"docker could not import {tar_path}: {first_line(str(exc))}") \
                 from None
 
     def export_rootfs(self, image: str, dest: Path, ctx: RunContext) -> None:
         """Unpack the image's filesystem into ``dest`` (for bare OCI bundles)."""
-        client = self._connect()
+        client = self.client()
         cid = client.create_container(image, command=["true"], labels=ctx.labels())["Id"]
         try:
             data = b"".join(client.export(cid))
@@ -161,12 +161,12 @@ class DockerRuntime:
 
     # -- measuring --------------------------------------------------------------------------
     def prepare(self, spec: RunSpec, ctx: RunContext) -> None:
-        self._connect()
+        self.client()
         if spec.via == "cli" and not shutil.which("docker"):
             raise RuntimeUnavailable("docker: --via cli needs the docker command on PATH")
 
     def host_config(self, spec: RunSpec) -> dict[str, Any]:
-        client = self._connect()
+        client = self.client()
         kwargs: dict[str, Any] = {
             "mem_limit": spec.memory_limit_bytes,
             "pids_limit": spec.pids_limit,
@@ -193,7 +193,7 @@ class DockerRuntime:
             total = timed_cmd(self.cli_argv(spec, ctx), self.timeout_s, "docker run",
                               self.clock)
             return Sample(total, {"run": total})
-        client = self._connect()
+        client = self.client()
         clock = self.clock
         phases: dict[str, float] = {}
         t0 = clock()
@@ -240,7 +240,7 @@ class DockerRuntime:
         return True
 
     def labelled(self) -> list[dict[str, Any]]:
-        client = self._connect()
+        client = self.client()
         return list(client.containers(all=True, filters={"label": LABEL_RUN}))
 
     def cleanup(self, run_id: str | None = None) -> int:

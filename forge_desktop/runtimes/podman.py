@@ -107,7 +107,7 @@ class PodmanRuntime:
             self._service_dir = None
         self.endpoint = default_socket()
 
-    def _connect(self) -> podman.PodmanClient:
+    def client(self) -> podman.PodmanClient:
         if self._client is not None:
             return self._client
         if self._checked and self._reason:
@@ -140,7 +140,7 @@ class PodmanRuntime:
         if sock is not None and not sock.exists() and not shutil.which("podman"):
             return f"podman is not installed (no {sock} and no podman command)"
         try:
-            self._connect()
+            self.client()
         except RuntimeUnavailable:
             return self._reason
         return None
@@ -154,17 +154,17 @@ class PodmanRuntime:
                           self.timeout_s, "podman version")
             return RuntimeInfo(self.name, "engine", True, version=out.stdout.strip() or None,
                                endpoint=f"{self.endpoint} (temporary service started per run)")
-        data = self._call("GET", "/info")
+        data = self.call("GET", "/info")
         return RuntimeInfo(self.name, "engine", True,
                            version=data.get("version", {}).get("Version"),
                            endpoint=self.endpoint,
                            storage_driver=data.get("store", {}).get("graphDriverName"))
 
     # -- raw API ----------------------------------------------------------------------------
-    def _call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
+    def call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
               body: dict[str, Any] | None = None, ok_404: bool = False,
               timeout_s: float | None = None) -> Any:
-        client = self._connect()
+        client = self.client()
         api = client.api
         timeout = timeout_s or self.timeout_s
         try:
@@ -199,21 +199,21 @@ class PodmanRuntime:
 
     # -- images -----------------------------------------------------------------------------
     def has_image(self, image: str) -> bool:
-        return self._call("GET", f"/images/{image}/json", ok_404=True) is not None
+        return self.call("GET", f"/images/{image}/json", ok_404=True) is not None
 
     def image_layers(self, image: str) -> list[str]:
-        data = self._call("GET", f"/images/{image}/json")
+        data = self.call("GET", f"/images/{image}/json")
         return list(data.get("RootFS", {}).get("Layers", []))
 
     def pull(self, image: str, timeout_s: float) -> None:
         try:
-            self._call("POST", "/images/pull", params={"reference": image, "quiet": True},
+            self.call("POST", "/images/pull", params={"reference": image, "quiet": True},
                        timeout_s=timeout_s)
         except EngineError as exc:
             raise ImageError(f"podman could not pull {image}: {exc}") from None
 
     def import_tar(self, tar_path: Path, image: str) -> None:
-        client = self._connect()
+        client = self.client()
         with open(tar_path, "rb") as fh:
             resp = client.api.post("/images/import", params={"reference": image},
                                    data=fh, headers={"content-type": "application/x-tar"},
@@ -222,17 +222,17 @@ class PodmanRuntime:
             raise ImageError(f"podman could not import {tar_path}: {first_line(resp.text)}")
 
     def export_rootfs(self, image: str, dest: Path, ctx: RunContext) -> None:
-        cid = self._call("POST", "/containers/create",
+        cid = self.call("POST", "/containers/create",
                          body={"image": image, "command": ["true"], "labels": ctx.labels()})["Id"]
         try:
-            client = self._connect()
+            client = self.client()
             resp = client.api.get(f"/containers/{cid}/export", stream=True,
                                   timeout=self.timeout_s)
             resp.raise_for_status()
             with tarfile.open(fileobj=resp.raw, mode="r|") as tar:
                 tar.extractall(dest, filter="tar")
         finally:
-            self._call("DELETE", f"/containers/{cid}", params={"force": True}, ok_404=True)
+            self.call("DELETE", f"/containers/{cid}", params={"force": True}, ok_404=True)
 
     # -- measuring --------------------------------------------------------------------------
     def prepare(self, spec: RunSpec, ctx: RunContext) -> None:
@@ -240,7 +240,7 @@ class PodmanRuntime:
             if not shutil.which("podman"):
                 raise RuntimeUnavailable("podman: --via cli needs the podman command on PATH")
             return
-        self._connect()
+        self.client()
 
     def create_body(self, spec: RunSpec, ctx: RunContext) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -274,21 +274,21 @@ class PodmanRuntime:
         phases: dict[str, float] = {}
         body = self.create_body(spec, ctx)
         t0 = clock()
-        cid = self._call("POST", "/containers/create", body=body)["Id"]
+        cid = self.call("POST", "/containers/create", body=body)["Id"]
         t1 = clock()
         phases["create"] = ms(t1 - t0)
         removed = False
         try:
-            self._call("POST", f"/containers/{cid}/start")
+            self.call("POST", f"/containers/{cid}/start")
             t2 = clock()
             phases["start"] = ms(t2 - t1)
-            code = self._call("POST", f"/containers/{cid}/wait",
+            code = self.call("POST", f"/containers/{cid}/wait",
                               params={"condition": "exited", "interval": WAIT_INTERVAL})
             t3 = clock()
             phases["wait"] = ms(t3 - t2)
             if code != 0:
                 raise EngineError(f"podman: container exited with status {code}")
-            self._call("DELETE", f"/containers/{cid}", params={"force": True})
+            self.call("DELETE", f"/containers/{cid}", params={"force": True})
             removed = True
             phases["remove"] = ms(clock() - t3)
         finally:
@@ -299,14 +299,14 @@ class PodmanRuntime:
     # -- cleanup ----------------------------------------------------------------------------
     def _remove_quietly(self, cid: str) -> bool:
         try:
-            self._call("DELETE", f"/containers/{cid}", params={"force": True}, ok_404=True,
+            self.call("DELETE", f"/containers/{cid}", params={"force": True}, ok_404=True,
                        timeout_s=min(self.timeout_s, 15.0))
         except Exception:  # noqa: BLE001 - cleanup never raises
             return False
         return True
 
     def labelled(self) -> list[dict[str, Any]]:
-        data = self._call("GET", "/containers/json",
+        data = self.call("GET", "/containers/json",
                           params={"all": True, "filters": json.dumps({"label": [LABEL_RUN]})})
         return list(data or [])
 

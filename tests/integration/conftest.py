@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from forge_desktop.runtimes.base import oci_owner_alive, owner_alive
+
 DOCKER = "/usr/bin/docker" if shutil.which("/usr/bin/docker") else "docker"
 
 
@@ -21,24 +23,29 @@ def sh(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
                           check=False)
 
 
-def labelled(engine: str) -> list[str]:
+def labelled(engine: str, dead_only: bool = False) -> list[str]:
+    """Labelled containers; with ``dead_only``, those whose owning forge process is gone
+    (leaks), so runs of other tests or sessions in progress are not counted."""
     binary = DOCKER if engine == "docker" else "podman"
-    out = sh(binary, "ps", "-a", "-q", "--filter", "label=io.forge.benchmark")
-    return out.stdout.split()
+    out = sh(binary, "ps", "-a", "--filter", "label=io.forge.benchmark", "--format",
+             '{{.ID}} {{.Label "io.forge.owner"}}' if engine == "docker" else
+             '{{.ID}} {{index .Labels "io.forge.owner"}}')
+    rows = [ln.split(maxsplit=1) + [""] for ln in out.stdout.splitlines() if ln.strip()]
+    return [r[0] for r in rows if not dead_only or not owner_alive(r[1].strip())]
 
 
-def oci_leftovers() -> list[str]:
+def oci_leftovers(dead_only: bool = False) -> list[str]:
     out = sh("runc", "list", "--format", "json")
     return [c["id"] for c in json.loads(out.stdout or "null") or []
-            if c["id"].startswith("forge-")]
+            if c["id"].startswith("forge-") and not (dead_only and oci_owner_alive(c["id"]))]
 
 
 def remove_all_labelled() -> None:
     for engine in ("docker", "podman"):
-        ids = labelled(engine)
+        ids = labelled(engine, True)
         if ids:
             sh(DOCKER if engine == "docker" else "podman", "rm", "-f", *ids)
-    for cid in oci_leftovers():
+    for cid in oci_leftovers(True):
         sh("runc", "delete", "-f", cid)
 
 
@@ -57,8 +64,8 @@ def engines_up() -> None:
 @pytest.fixture(autouse=True)
 def no_leaks() -> Iterator[None]:
     yield
-    leaks = {"docker": labelled("docker"), "podman": labelled("podman"),
-             "runc": oci_leftovers()}
+    leaks = {"docker": labelled("docker", True), "podman": labelled("podman", True),
+             "runc": oci_leftovers(True)}
     leaks = {k: v for k, v in leaks.items() if v}
     if leaks:
         remove_all_labelled()
