@@ -70,7 +70,13 @@ class Sample:
 
     total_ms: float
     phases_ms: dict[str, float] = field(default_factory=dict)
+    to_exec_ms: float | None = None
+    """Engines only: from the create request to the moment the container's process started
+    (the engine's StartedAt), i.e. what the workload inside waits for."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"total_ms": round(self.total_ms, 4),
-                "phases_ms": {k: round(v, 4) for k, v in self.phases_ms.items()}}
+        doc: dict[str, Any] = {"total_ms": round(self.total_ms, 4),
+                               "phases_ms": {k: round(v, 4) for k, v in self.phases_ms.items()}}
+        if self.to_exec_ms is not None:
+            doc["to_exec_ms"] = self.to_exec_ms
+        return doc

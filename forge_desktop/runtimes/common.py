@@ -66,3 +66,27 @@ def timed_cmd(argv: Sequence[str], timeout_s: float, what: str,
 def first_line(text: str, limit: int = 300) -> str:
     lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
     return (lines[0] if lines else "")[:limit]
+
+
+def rfc3339_ns(stamp: str) -> int | None:
+    """Nanoseconds since the epoch from an RFC 3339 time with up to 9 fractional digits
+    (Go's format, which datetime.fromisoformat truncates to microseconds)."""
+    import datetime as dt
+
+    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$",
+                 stamp.strip())
+    if not m:
+        return None
+    base = dt.datetime.fromisoformat(m.group(1) + ("+00:00" if m.group(3) == "Z"
+                                                    else m.group(3)))
+    if base.year < 1971:  # Go's zero time: never started
+        return None
+    frac = int((m.group(2) or "0").ljust(9, "0"))
+    return int(base.timestamp()) * 1_000_000_000 + frac
+
+
+def to_exec_ms(started_at: str, wall0_ns: int) -> float | None:
+    """Milliseconds from our create request to the engine's StartedAt (set once the
+    container's process was started): what the user's workload waits for."""
+    started = rfc3339_ns(started_at)
+    return round((started - wall0_ns) / 1e6, 4) if started is not None else None

@@ -6,6 +6,7 @@ engine's export, or from the host's static busybox); each run writes its own con
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -148,6 +149,28 @@ class OciRuntime:
         total = timed_cmd([self.binary, "run", "--bundle", str(run_dir), cid], self.timeout_s,
                           f"{self.name} run", self.clock)
         return Sample(total, {"run": total})
+
+    def daemon_pids(self) -> list[int]:
+        return []  # no daemon: that is the point of a bare OCI runtime
+
+    def start_detached(self, spec: RunSpec, ctx: RunContext, seq: int) -> str:
+        run_dir = bundle_root(spec.image) / "runs" / f"{ctx.run_id}-{spec.network}"
+        cid = oci_container_id(ctx, seq)
+        out = run_cmd([self.binary, "run", "--detach", "--bundle", str(run_dir), cid],
+                      self.timeout_s, f"{self.name} run --detach")
+        if out.returncode != 0:
+            raise EngineError(f"{self.name} run --detach failed: {first_line(out.stderr)}")
+        return cid
+
+    def container_pid(self, cid: str) -> int:
+        out = run_cmd([self.binary, "state", cid], self.timeout_s, f"{self.name} state")
+        if out.returncode != 0:
+            raise EngineError(f"{self.name} state failed: {first_line(out.stderr)}")
+        return int(json.loads(out.stdout)["pid"])
+
+    def remove_container(self, cid: str) -> None:
+        with contextlib.suppress(EngineError):  # else the sweep by prefix catches it later
+            run_cmd([self.binary, "delete", "-f", cid], self.timeout_s, f"{self.name} delete")
 
     def _list_ids(self) -> list[str]:
         out = run_cmd([self.binary, "list", "--format", "json"], self.timeout_s,
