@@ -69,6 +69,9 @@ def runtime_entry(run: RuntimeRun, via: str) -> dict[str, Any]:
             p: round(stats.median([s.phases_ms[p] for s in run.samples if p in s.phases_ms]), 4)
             for p in phases}
         entry["warnings"] = stats.reliability_warnings(totals, summary.outliers)
+        to_exec = [s.to_exec_ms for s in run.samples if s.to_exec_ms is not None]
+        if to_exec:
+            entry["to_exec_stats"] = stats.summarize(to_exec).to_dict()
     return entry
 
 

@@ -159,3 +159,60 @@ def _with_progress(console: Any, work: Any) -> Any:
             bar.update(tasks[label], completed=done)
 
         return work(progress)
+
+
+@benchmark_app.command("memory")
+def benchmark_memory(
+    runtime: Runtimes = None,
+    containers: Annotated[int, typer.Option("--containers", help="Containers to start "
+                                            "(1-50).")] = 5,
+    samples: Annotated[int, typer.Option("--samples", help="Samples over time while they "
+                                         "run.")] = 10,
+    interval: Annotated[float, typer.Option("--interval", help="Seconds between samples.")]
+    = 0.2,
+    image: Annotated[str | None, typer.Option("--image", help="Benchmark image.")] = None,
+    max_memory_mb: Annotated[str | None, typer.Option(
+        "--max-memory-mb", help="Target: daemon + one container, MiB (exit 3 if missed).")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON on stdout.")]
+    = False,
+    no_save: Annotated[bool, typer.Option("--no-save", help="Do not keep the result.")] = False,
+) -> None:
+    """Idle daemon memory, memory per running container, and the density line."""
+    from forge_desktop.bench.memory import MemoryOptions, run_memory
+    from forge_desktop.bench.targets import resolve_targets
+    from forge_desktop.cli.format import memory_table
+    from forge_desktop.config import load_config
+
+    opts = MemoryOptions(tuple(runtime or ()), containers, samples, interval, image=image,
+                         save=not no_save)
+    opts.validate()
+    config = load_config()
+    limits = resolve_targets(config, {"memory_mb": max_memory_mb})
+    err = _err_console()
+    doc, path = _with_progress(err, lambda progress: run_memory(
+        opts, config, progress=progress, log=lambda m: err.print(f"[dim]{m}[/dim]"),
+        targets=limits))
+    _finish(doc, path, as_json, memory_table)
+
+
+def _finish(doc: dict[str, Any], path: Any, as_json: bool, table: Any) -> None:
+    """Print warnings, the document or its table, and exit 1 on errors, 3 on a missed target."""
+    from forge_desktop.cli.format import targets_table, warnings_for
+
+    err = _err_console()
+    for line in warnings_for(doc):
+        err.print(f"[yellow]warning:[/yellow] {line}", highlight=False)
+    if as_json:
+        _print_json(doc)
+    else:
+        out = _out_console()
+        out.print(table(doc))
+        if doc.get("targets"):
+            out.print(targets_table(doc["targets"]))
+        if path:
+            out.print(f"[dim]saved {path}[/dim]", highlight=False)
+    if not doc["complete"]:
+        raise typer.Exit(1)
+    if any(not t["met"] for t in doc.get("targets", [])):
+        raise typer.Exit(3)

@@ -45,7 +45,10 @@ def phases_line(r: dict[str, Any]) -> str:
     phases = r.get("phase_medians_ms") or {}
     if len(phases) <= 1:
         return ""
-    return f"{r['runtime']}: " + ", ".join(f"{k} {v:.1f}" for k, v in phases.items()) + " ms"
+    line = f"{r['runtime']}: " + ", ".join(f"{k} {v:.1f}" for k, v in phases.items()) + " ms"
+    if r.get("to_exec_stats"):
+        line += f"; process started {r['to_exec_stats']['median_ms']:.1f} ms after create"
+    return line
 
 
 def warnings_for(doc: dict[str, Any]) -> list[str]:
@@ -66,4 +69,44 @@ def runtimes_table(infos: list[dict[str, Any]]) -> Table:
         ok = "[green]yes[/green]" if i["available"] else "[red]no[/red]"
         table.add_row(i["name"], i["kind"], ok, i.get("version") or "-",
                       (i.get("endpoint") or "-") if i["available"] else (i.get("reason") or "-"))
+    return table
+
+
+def mib(value: float | None) -> str:
+    return "-" if value is None else f"{value / (1024 * 1024):.1f}"
+
+
+def memory_table(doc: dict[str, Any]) -> Table:
+    params = doc.get("parameters", {})
+    table = Table(title=f"Memory (MiB) · {params.get('containers')} × "
+                        f"`{' '.join(params.get('command', []))}` on {params.get('image')}",
+                  title_justify="left")
+    table.add_column("Runtime")
+    for col in ("Daemon RSS", "Daemon PSS", "Per container", "outside", "inside",
+                "Added per extra"):
+        table.add_column(col, justify="right")
+    for r in doc["runtimes"]:
+        parts = r.get("per_container_parts") or {}
+        if r.get("per_container_bytes") is None:
+            table.add_row(r["runtime"], "[red]failed[/red]", *[""] * 5)
+            continue
+        table.add_row(r["runtime"], mib(r.get("daemon_rss_bytes")),
+                      mib(r.get("daemon_pss_bytes")), f"[bold]{mib(r['per_container_bytes'])}"
+                      "[/bold]", mib(parts.get("outside_pss_bytes")),
+                      mib(parts.get("inside_cgroup_bytes")), mib(r.get("density_slope_bytes")))
+    table.caption = ("PSS: shared pages split among their users. Outside: containerd-shim or "
+                     "conmon; inside: the container's cgroup. Added per extra: slope of the "
+                     "density line.")
+    return table
+
+
+def targets_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(title="Performance targets", title_justify="left")
+    for col, justify in (("Runtime", "left"), ("Metric", "left"), ("Target", "right"),
+                         ("Measured", "right"), ("Status", "left")):
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for t in rows:
+        status = "[green]met[/green]" if t["met"] else "[red]missed[/red]"
+        table.add_row(t["runtime"], t["metric"], f"< {t['limit']:g}", f"{t['value']:.1f}",
+                      status)
     return table

@@ -44,6 +44,21 @@ class Runtime(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
+class LongRunning(Protocol):
+    """Runtimes that can keep containers running (memory benchmark): engines and OCI."""
+
+    def daemon_pids(self) -> list[int]:
+        """Processes of the runtime's daemon on this host; empty when there is none."""
+
+    def start_detached(self, spec: RunSpec, ctx: RunContext, seq: int) -> str: ...
+
+    def container_pid(self, cid: str) -> int: ...
+
+    def remove_container(self, cid: str) -> None:
+        """Remove one container; never raises (the run's cleanup sweeps what is left)."""
+
+
 def _own_start_ticks() -> int:
     return int(psutil.Process().create_time() * 100)
 

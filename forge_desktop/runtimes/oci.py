@@ -11,8 +11,10 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import time
+import zlib
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -38,6 +40,12 @@ def bundle_root(image: str) -> Path:
 
 def rootfs_dir(image: str) -> Path:
     return bundle_root(image) / "rootfs"
+
+
+def run_dir_for(spec: RunSpec, run_id: str) -> Path:
+    """One bundle config per run and container settings (command, network)."""
+    key = zlib.crc32(json.dumps([spec.command, spec.network]).encode())
+    return bundle_root(spec.image) / "runs" / f"{run_id}-{key:08x}"
 
 
 def rootfs_ready(image: str) -> bool:
@@ -137,14 +145,14 @@ class OciRuntime:
         if not rootfs_ready(spec.image):
             raise RuntimeUnavailable(f"{self.name}: no bundle for {spec.image}; run "
                                      "`forge image prepare` first")
-        run_dir = bundle_root(spec.image) / "runs" / f"{ctx.run_id}-{spec.network}"
+        run_dir = run_dir_for(spec, ctx.run_id)
         run_dir.mkdir(parents=True, exist_ok=True)
         self._write_config(run_dir, rootfs_dir(spec.image).resolve(), list(spec.command),
                            spec.network, spec)
         self._run_dirs.append(run_dir)
 
     def run_once(self, spec: RunSpec, ctx: RunContext, seq: int) -> Sample:
-        run_dir = bundle_root(spec.image) / "runs" / f"{ctx.run_id}-{spec.network}"
+        run_dir = run_dir_for(spec, ctx.run_id)
         cid = oci_container_id(ctx, seq)
         total = timed_cmd([self.binary, "run", "--bundle", str(run_dir), cid], self.timeout_s,
                           f"{self.name} run", self.clock)
@@ -154,12 +162,22 @@ class OciRuntime:
         return []  # no daemon: that is the point of a bare OCI runtime
 
     def start_detached(self, spec: RunSpec, ctx: RunContext, seq: int) -> str:
-        run_dir = bundle_root(spec.image) / "runs" / f"{ctx.run_id}-{spec.network}"
+        run_dir = run_dir_for(spec, ctx.run_id)
         cid = oci_container_id(ctx, seq)
-        out = run_cmd([self.binary, "run", "--detach", "--bundle", str(run_dir), cid],
-                      self.timeout_s, f"{self.name} run --detach")
-        if out.returncode != 0:
-            raise EngineError(f"{self.name} run --detach failed: {first_line(out.stderr)}")
+        # the container inherits runc's stdio: a pipe would never reach EOF, so use a file
+        with tempfile.TemporaryFile() as err:
+            try:
+                code = subprocess.run(
+                    [self.binary, "run", "--detach", "--bundle", str(run_dir), cid],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                    timeout=self.timeout_s, check=False).returncode
+            except subprocess.TimeoutExpired:
+                raise EngineError(f"{self.name} run --detach did not finish within "
+                                  f"{self.timeout_s:g} s") from None
+            if code != 0:
+                err.seek(0)
+                raise EngineError(f"{self.name} run --detach failed: "
+                                  f"{first_line(err.read().decode(errors='replace'))}")
         return cid
 
     def container_pid(self, cid: str) -> int:
