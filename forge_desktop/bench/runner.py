@@ -35,6 +35,8 @@ class RuntimeRun:
     stopped: bool = False
     """True when the runtime was given up on (repeated errors or unavailable)."""
     consecutive_errors: int = 0
+    warmup_ms: list[float] = field(default_factory=list)
+    """Warmup durations: not statistics, but part of the run's wall time."""
 
 
 @contextlib.contextmanager
@@ -106,6 +108,8 @@ class Runner:
         run.consecutive_errors = 0
         if keep:
             run.samples.append(sample)
+        else:
+            run.warmup_ms.append(sample.total_ms)
 
     def prepare(self, infos: dict[str, RuntimeInfo]) -> list[RuntimeRun]:
         runs: list[RuntimeRun] = []
@@ -120,10 +124,13 @@ class Runner:
         return runs
 
     def run(self, iterations: int, warmup: int, infos: dict[str, RuntimeInfo],
-            interleave: bool = False) -> list[RuntimeRun]:
+            interleave: bool = False, own_cleanup: bool = True) -> list[RuntimeRun]:
         """Measure every runtime; with ``interleave`` each round visits them in a new shuffled
-        order, so drift (heat, background load) hits every runtime alike."""
-        with cleanup_on_exit(self.runtimes, self.ctx):
+        order, so drift (heat, background load) hits every runtime alike. With
+        ``own_cleanup=False`` the caller wraps a larger run in ``cleanup_on_exit`` itself."""
+        guard = cleanup_on_exit(self.runtimes, self.ctx) if own_cleanup \
+            else contextlib.nullcontext()
+        with guard:
             runs = self.prepare(infos)
             seq = 0
             if interleave:

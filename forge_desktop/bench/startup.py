@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,8 +100,9 @@ def resolve(config: Config, names: Sequence[str], image: str | None, ctx: RunCon
 
 
 def run_startup(opts: StartupOptions, config: Config, *, progress: ProgressFn | None = None,
-                cancel: threading.Event | None = None,
-                log: Log = lambda _m: None) -> tuple[dict[str, Any], Path | None]:
+                cancel: threading.Event | None = None, log: Log = lambda _m: None,
+                targets: Mapping[str, float] | None = None
+                ) -> tuple[dict[str, Any], Path | None]:
     opts.validate()
     if opts.save:
         store.ensure_writable()
@@ -115,6 +116,10 @@ def run_startup(opts: StartupOptions, config: Config, *, progress: ProgressFn | 
     parameters = {"iterations": opts.iterations, "warmup": opts.warmup, "network": opts.network,
                   "image": image, "via": opts.via, "command": list(spec.command)}
     doc = build_result("startup", ctx, runs, parameters, opts.network)
+    if targets:
+        from forge_desktop.bench.targets import evaluate
+
+        doc["targets"] = evaluate(doc, targets)
     if not any(r.samples for r in runs):
         errors = "; ".join(f"{r.runtime.name}: {r.errors[-1]}" for r in runs if r.errors)
         raise EngineError(f"no runtime completed an iteration ({errors}); nothing was saved")

@@ -35,13 +35,13 @@ def root(version: Annotated[bool, typer.Option("--version", callback=_version, i
 def _err_console() -> Any:
     from rich.console import Console
 
-    return Console(stderr=True)
+    return Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
 def _out_console() -> Any:
     from rich.console import Console
 
-    return Console()
+    return Console(width=None if sys.stdout.isatty() else 120)
 
 
 def _print_json(doc: Any) -> None:
@@ -115,34 +115,35 @@ def benchmark_startup(
     = "api",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON on stdout.")]
     = False,
+    max_startup_ms: Annotated[str | None, typer.Option(
+        "--max-startup-ms", help="Target: median startup (exit 3 if missed).")] = None,
     no_save: Annotated[bool, typer.Option("--no-save", help="Do not keep the result.")] = False,
 ) -> None:
     """Time how long a fresh container running `true` takes, per runtime."""
     from forge_desktop.bench.startup import StartupOptions, run_startup
-    from forge_desktop.cli.format import phases_line, startup_table, warnings_for
+    from forge_desktop.bench.targets import resolve_targets
+    from forge_desktop.cli.format import phases_line, startup_table
     from forge_desktop.config import load_config
 
     opts = StartupOptions(tuple(runtime or ()), iterations, warmup, network, image, via,
                           not no_save)
     opts.validate()
     config = load_config()
+    limits = resolve_targets(config, {"startup_ms": max_startup_ms})
     err = _err_console()
     doc, path = _with_progress(err, lambda progress: run_startup(
-        opts, config, progress=progress, log=lambda m: err.print(f"[dim]{m}[/dim]")))
-    for line in warnings_for(doc):
-        err.print(f"[yellow]warning:[/yellow] {line}", highlight=False)
-    if as_json:
-        _print_json(doc)
-    else:
-        out = _out_console()
-        out.print(startup_table(doc))
-        for r in doc["runtimes"]:
-            if line := phases_line(r):
-                out.print(f"[dim]phases (median) {line}[/dim]", highlight=False)
-        if path:
-            out.print(f"[dim]saved {path}[/dim]", highlight=False)
-    if not doc["complete"]:
-        raise typer.Exit(1)
+        opts, config, progress=progress, log=lambda m: err.print(f"[dim]{m}[/dim]"),
+        targets=limits))
+
+    def table(d: dict[str, Any]) -> Any:
+        from rich.console import Group
+        from rich.text import Text
+
+        lines = [Text(f"phases (median) {ln}", style="dim") for r in d["runtimes"]
+                 if (ln := phases_line(r))]
+        return Group(startup_table(d), *lines)
+
+    _finish(doc, path, as_json, table)
 
 
 def _with_progress(console: Any, work: Any) -> Any:
@@ -216,3 +217,56 @@ def _finish(doc: dict[str, Any], path: Any, as_json: bool, table: Any) -> None:
         raise typer.Exit(1)
     if any(not t["met"] for t in doc.get("targets", [])):
         raise typer.Exit(3)
+
+
+@benchmark_app.command("compare")
+def benchmark_compare(
+    runtime: Runtimes = None,
+    iterations: Iterations = 10,
+    warmup: Annotated[int, typer.Option("--warmup", help="Unmeasured runs first (0-100).")] = 2,
+    baseline: Annotated[str | None, typer.Option(
+        "--baseline", help="Runtime the others are compared with (default: the slowest).")]
+    = None,
+    network: Annotated[str, typer.Option("--network", help="none, host or default.")] = "none",
+    image: Annotated[str | None, typer.Option("--image", help="Benchmark image.")] = None,
+    containers: Annotated[int, typer.Option("--containers", help="Containers for the memory "
+                                            "phase (1-50).")] = 3,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the interleaving "
+                                             "shuffle, to repeat an order.")] = None,
+    max_startup_ms: Annotated[str | None, typer.Option("--max-startup-ms",
+                                                       help="Target (exit 3 if missed).")]
+    = None,
+    max_memory_mb: Annotated[str | None, typer.Option("--max-memory-mb",
+                                                      help="Target (exit 3 if missed).")]
+    = None,
+    max_disk_mb: Annotated[str | None, typer.Option("--max-disk-mb",
+                                                    help="Target (exit 3 if missed).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON on stdout.")]
+    = False,
+    no_save: Annotated[bool, typer.Option("--no-save", help="Do not keep the result.")] = False,
+) -> None:
+    """Startup, memory and disk of several runtimes in one result, with ratios you can trust."""
+    from forge_desktop.bench.compare import CompareOptions, run_compare
+    from forge_desktop.bench.targets import resolve_targets
+    from forge_desktop.cli.format import compare_table, comparison_lines
+    from forge_desktop.config import load_config
+
+    opts = CompareOptions(tuple(runtime or ()), iterations, warmup, baseline, network, image,
+                          containers, seed=seed, save=not no_save)
+    opts.validate()
+    config = load_config()
+    limits = resolve_targets(config, {"startup_ms": max_startup_ms,
+                                      "memory_mb": max_memory_mb, "disk_mb": max_disk_mb})
+    err = _err_console()
+    doc, path = _with_progress(err, lambda progress: run_compare(
+        opts, config, progress=progress, log=lambda m: err.print(f"[dim]{m}[/dim]"),
+        targets=limits))
+
+    def table(d: dict[str, Any]) -> Any:
+        from rich.console import Group
+        from rich.text import Text
+
+        return Group(compare_table(d), *[Text(line) for line in comparison_lines(d)],
+                     *[Text(f"note: {w}", style="yellow") for w in d["like_for_like_warnings"]])
+
+    _finish(doc, path, as_json, table)

@@ -110,3 +110,66 @@ def targets_table(rows: list[dict[str, Any]]) -> Table:
         table.add_row(t["runtime"], t["metric"], f"< {t['limit']:g}", f"{t['value']:.1f}",
                       status)
     return table
+
+
+_METRIC_WORDS = {"startup": ("faster", "slower"), "daemon_memory": ("leaner", "heavier"),
+                 "per_container_memory": ("leaner", "heavier"), "disk": ("smaller", "larger")}
+_METRIC_TITLES = {"startup": "Startup", "daemon_memory": "Daemon memory",
+                  "per_container_memory": "Memory per container", "disk": "Disk"}
+
+
+def _p(p: float) -> str:
+    return "p<0.001" if p < 0.001 else f"p={p:.3f}"
+
+
+def comparison_lines(doc: dict[str, Any]) -> list[str]:
+    """Sentences like the seed's: "Startup: podman 176 ms vs docker 308 ms, 1.75x faster
+    [1.6x-1.9x], p<0.001"."""
+    comp = doc["comparison"]
+    base = comp["baseline"]
+    lines = []
+    for row in comp["ratios"]:
+        metric, ratio = row["metric"], row["ratio"]
+        title = _METRIC_TITLES[metric]
+        if ratio is None:
+            lines.append(f"{title}: {row['runtime']} vs {base}: not applicable")
+            continue
+        better, worse = _METRIC_WORDS[metric]
+        factor, word = (ratio, better) if ratio >= 1 else (1 / ratio, worse)
+        if metric == "startup":
+            lo, hi = row["ci95"]
+            ci = (f"[{lo:.2f}x-{hi:.2f}x]" if ratio >= 1 else f"[{1 / hi:.2f}x-{1 / lo:.2f}x]")
+            verdict = "" if row["verdict"] != "no significant difference" else \
+                " — no significant difference"
+            lines.append(f"{title}: {row['runtime']} {row['median_ms']:.0f} ms vs {base} "
+                         f"{row['baseline_median_ms']:.0f} ms, {factor:.2f}x {word} {ci}, "
+                         f"{_p(row['p_value'])}{verdict}")
+        else:
+            lines.append(f"{title}: {row['runtime']} {mib(row['value_bytes'])} MiB vs {base} "
+                         f"{mib(row['baseline_bytes'])} MiB, {factor:.2f}x {word}")
+    return lines
+
+
+def compare_table(doc: dict[str, Any]) -> Table:
+    params = doc.get("parameters", {})
+    table = Table(title=f"Runtime comparison · {params.get('image')} · network "
+                        f"{params.get('network')} · n={params.get('iterations')} interleaved · "
+                        f"baseline {doc['comparison']['baseline']}", title_justify="left")
+    table.add_column("Runtime")
+    for col in ("Startup median (ms)", "95% CI", "to exec (ms)", "Daemon PSS (MiB)",
+                "Per container (MiB)", "Disk (MiB)", "Startup vs baseline"):
+        table.add_column(col, justify="right")
+    ratios = {r["runtime"]: r for r in doc["comparison"]["ratios"] if r["metric"] == "startup"}
+    for e in doc["runtimes"]:
+        s = e.get("stats")
+        mem, disk = e.get("memory") or {}, e.get("disk") or {}
+        image, per = disk.get("benchmark_image_bytes"), disk.get("per_container_bytes")
+        ratio = ratios.get(e["runtime"])
+        table.add_row(
+            e["runtime"], f"[bold]{s['median_ms']:.1f}[/bold]" if s else "[red]failed[/red]",
+            f"{s['ci95_ms'][0]:.1f}–{s['ci95_ms'][1]:.1f}" if s else "",
+            f"{e['to_exec_stats']['median_ms']:.1f}" if e.get("to_exec_stats") else "-",
+            mib(mem.get("daemon_pss_bytes")), mib(mem.get("per_container_bytes")),
+            mib(image + per) if image is not None and per is not None else "-",
+            "baseline" if ratio is None else f"{ratio['ratio']:.2f}x ({ratio['verdict']})")
+    return table
