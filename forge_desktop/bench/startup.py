@@ -93,6 +93,11 @@ def resolve(config: Config, names: Sequence[str], image: str | None, ctx: RunCon
                and r.available() is None]
     try:
         resolved = prepare_image(selected, ctx, image or config.image, sources, log)
+    except BaseException:
+        for r in selected:  # e.g. a temporary podman service started for this run
+            r.cleanup(ctx.run_id)
+            r.close()
+        raise
     finally:
         for extra in sources:
             extra.close()

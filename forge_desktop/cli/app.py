@@ -270,3 +270,15 @@ def benchmark_compare(
                      *[Text(f"note: {w}", style="yellow") for w in d["like_for_like_warnings"]])
 
     _finish(doc, path, as_json, table)
+
+
+def _register_commands() -> None:
+    """Benchmarks living in their own CLI modules (cheap to import: heavy imports are inside
+    the commands)."""
+    from forge_desktop.cli import cmd_disk, cmd_image
+
+    cmd_disk.register(benchmark_app)
+    cmd_image.register(benchmark_app)
+
+
+_register_commands()

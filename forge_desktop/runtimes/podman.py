@@ -215,10 +215,17 @@ class PodmanRuntime:
 
     def pull(self, image: str, timeout_s: float) -> None:
         try:
-            self.call("POST", "/images/pull", params={"reference": image, "quiet": True},
-                       timeout_s=timeout_s)
+            body = self.call("POST", "/images/pull", params={"reference": image, "quiet": True},
+                             timeout_s=timeout_s)
         except EngineError as exc:
             raise ImageError(f"podman could not pull {image}: {exc}") from None
+        # libpod answers 200 and reports a failed pull in the (streamed) body
+        reports = [body] if isinstance(body, dict) else [
+            json.loads(line) for line in str(body or "").splitlines() if line.startswith("{")]
+        for report in reports:
+            if isinstance(report, dict) and report.get("error"):
+                raise ImageError(f"podman could not pull {image}: "
+                                 f"{first_line(report['error'])}")
 
     def import_tar(self, tar_path: Path, image: str) -> None:
         client = self.client()
