@@ -15,8 +15,11 @@ app = typer.Typer(help="Measure container runtimes on your own machine.", no_arg
                   rich_markup_mode=None)
 benchmark_app = typer.Typer(help="Run a benchmark and save its result.", no_args_is_help=True)
 image_app = typer.Typer(help="The benchmark image.", no_args_is_help=True)
+results_app = typer.Typer(help="Saved results: history, detail, trends, regressions, "
+                          "exports.", no_args_is_help=True)
 app.add_typer(benchmark_app, name="benchmark")
 app.add_typer(image_app, name="image")
+app.add_typer(results_app, name="results")
 
 
 def _version(value: bool) -> None:
@@ -273,12 +276,20 @@ def benchmark_compare(
 
 
 def _register_commands() -> None:
-    """Benchmarks living in their own CLI modules (cheap to import: heavy imports are inside
-    the commands)."""
-    from forge_desktop.cli import cmd_disk, cmd_image
+    """Commands living in their own CLI modules (cheap to import: heavy imports are inside
+    the commands). Each module has ``register(group)``."""
+    import importlib
 
-    cmd_disk.register(benchmark_app)
-    cmd_image.register(benchmark_app)
+    for module, group in (("cmd_disk", benchmark_app), ("cmd_image", benchmark_app),
+                          ("cmd_profile", benchmark_app), ("cmd_resources", benchmark_app),
+                          ("cmd_results", results_app), ("cmd_export", results_app)):
+        try:
+            mod = importlib.import_module(f"forge_desktop.cli.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"forge_desktop.cli.{module}":
+                raise
+            continue  # not written yet
+        mod.register(group)
 
 
 _register_commands()
