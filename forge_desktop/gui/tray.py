@@ -1,0 +1,386 @@
+"""`forge tray`: the system-tray indicator.
+
+Live CPU/memory bars and a running-container badge (icons.py), a menu built from the action
+registry, benchmarks in a background job (jobs.py) whose progress and completion reach the Qt
+thread only through bridge.py, and notifications (notify.py) with an "Open results" action.
+Single instance per user and FORGE_HOME: a second start activates the first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+from typing import Any
+
+import psutil
+from PySide6.QtCore import QByteArray, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QIcon, QImage, QPixmap
+from PySide6.QtNetwork import QLocalServer, QLocalSocket
+from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
+
+from forge_desktop import APP_ID, APP_NAME
+from forge_desktop.actions import ACTIONS
+from forge_desktop.config import forge_home
+from forge_desktop.errors import ForgeError
+from forge_desktop.gui.bridge import Bridge
+from forge_desktop.gui.icons import State, render_icon, tooltip
+from forge_desktop.gui.settings import (
+    ITERATION_CHOICES,
+    REFRESH_CHOICES_S,
+    TraySettings,
+    load_settings,
+    save_settings,
+)
+from forge_desktop.jobs import JobEvent, JobRunner
+from forge_desktop.monitor import engine_counts, host_usage
+from forge_desktop.notify import Notifier
+from forge_desktop.profiling.perf import PERF
+
+NO_TRAY_HELP = ("no system tray host is running (on stock GNOME install and enable the "
+                "AppIndicator and KStatusNotifierItem Support extension); forge keeps working "
+                "through the results window, the launcher actions and notifications")
+COUNTS_EVERY_S = 10.0
+"""Engines are asked for their running containers at this slower cadence."""
+
+
+def instance_name() -> str:
+    """One tray per user and FORGE_HOME (tests run their own with their own FORGE_HOME)."""
+    digest = hashlib.sha1(str(forge_home().resolve()).encode()).hexdigest()[:10]
+    return f"forge-desktop-tray-{os.getuid()}-{digest}"
+
+
+def activate_running_instance(timeout_ms: int = 1000) -> bool:
+    sock = QLocalSocket()
+    sock.connectToServer(instance_name())
+    if not sock.waitForConnected(timeout_ms):
+        return False
+    sock.write(QByteArray(b"activate\n"))
+    sock.waitForBytesWritten(timeout_ms)
+    sock.disconnectFromServer()
+    return True
+
+
+def pil_to_qicon(image: Any) -> QIcon:
+    data = image.tobytes("raw", "RGBA")
+    qimage = QImage(data, image.width, image.height, QImage.Format.Format_RGBA8888).copy()
+    return QIcon(QPixmap.fromImage(qimage))
+
+
+class EngineCounter:
+    """Polls the engines' running-container counts in a named thread (a hung daemon must not
+    freeze the menu) and hands each reading to the GUI thread."""
+
+    def __init__(self, bridge: Bridge, on_counts: Any) -> None:
+        self.bridge = bridge
+        self.on_counts = on_counts
+        self.stop = threading.Event()
+        self.paused = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True, name="forge-counts")
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def poll_now(self) -> None:
+        threading.Thread(target=self._once, daemon=True, name="forge-counts-now").start()
+
+    def _once(self) -> None:
+        counts = engine_counts()
+        self.bridge.post(lambda: self.on_counts(counts))
+
+    def _loop(self) -> None:
+        while not self.stop.is_set():
+            if not self.paused.is_set():
+                self._once()
+            self.stop.wait(COUNTS_EVERY_S)
+
+
+class TrayApp:
+    def __init__(self, app: QApplication, settings: TraySettings) -> None:
+        self.app = app
+        self.settings = settings
+        self.bridge = Bridge()
+        self.counts: dict[str, int | None] = {}
+        self.state: State = "idle"
+        self._last_key: tuple[Any, ...] | None = None
+        self.own = psutil.Process()
+        self.own.cpu_percent(None)
+        self.jobs = JobRunner(lambda ev: self.bridge.post(lambda: self.on_job_event(ev)))
+        self.notifier = Notifier(
+            on_open=lambda rid: self.bridge.post(lambda: self.open_results(rid)),
+            fallback=lambda t, b: self.bridge.post(lambda: self.balloon(t, b)))
+        self.notifier.enabled = settings.notifications
+        self.tray = QSystemTrayIcon()
+        self.tray.setToolTip(APP_NAME)
+        self.tray.activated.connect(self.on_activated)
+        self.menu = QMenu()
+        self.build_menu()
+        self.tray.setContextMenu(self.menu)
+        self.timer = QTimer()
+        self.timer.timeout.connect(self.refresh)
+        self.counter = EngineCounter(self.bridge, self.on_counts)
+        self.server = QLocalServer()
+        self.server.newConnection.connect(self.on_instance_message)
+
+    # -- set-up -------------------------------------------------------------------------
+    def start(self) -> bool:
+        """Show the icon; False when there is no tray host (the caller says so once)."""
+        QLocalServer.removeServer(instance_name())
+        self.server.listen(instance_name())
+        self.refresh()
+        self.timer.start(int(self.settings.refresh_s * 1000))
+        self.counter.start()
+        if self.settings.paused:
+            self.counter.paused.set()
+        if not QSystemTrayIcon.isSystemTrayAvailable():
+            return False
+        self.tray.show()
+        return True
+
+    def build_menu(self) -> None:
+        m = self.menu
+        m.clear()
+        self.own_item = m.addAction("Forge tray: measuring…")
+        self.own_item.setEnabled(False)
+        self.progress_item = m.addAction("")
+        self.progress_item.setEnabled(False)
+        self.progress_item.setVisible(False)
+        self.cancel_item = m.addAction("Cancel benchmark")
+        self.cancel_item.triggered.connect(self.cancel)
+        self.cancel_item.setVisible(False)
+        m.addSeparator()
+        for action in ACTIONS.values():
+            if action.is_benchmark:
+                item = m.addAction(action.title)
+                item.setToolTip(action.description)
+                item.setObjectName(f"action-{action.id}")
+                item.triggered.connect(lambda _c=False, a=action.id: self.run_action(a))
+        m.addSeparator()
+        m.addAction(ACTIONS["results"].title).triggered.connect(lambda: self.open_results(None))
+        m.addAction(ACTIONS["resources"].title).triggered.connect(self.show_resources)
+        m.addSeparator()
+        settings = m.addMenu("Settings")
+        self._choice_menu(settings, "Refresh interval", REFRESH_CHOICES_S,
+                          self.settings.refresh_s, lambda v: f"{v:g} s", self.set_refresh)
+        self._choice_menu(settings, "Iterations", ITERATION_CHOICES,
+                          self.settings.iterations, str, self.set_iterations)
+        runtimes = settings.addMenu("Runtimes")
+        all_item = runtimes.addAction("Every available runtime")
+        all_item.setCheckable(True)
+        all_item.setChecked(not self.settings.runtimes)
+        all_item.triggered.connect(lambda: self.set_runtimes([]))
+        for name in ("docker", "podman", "runc", "crun"):
+            item = runtimes.addAction(name)
+            item.setCheckable(True)
+            item.setChecked(name in self.settings.runtimes)
+            item.triggered.connect(lambda checked, n=name: self.toggle_runtime(n, checked))
+        self.notify_item = settings.addAction("Notifications")
+        self.notify_item.setCheckable(True)
+        self.notify_item.setChecked(self.settings.notifications)
+        self.notify_item.toggled.connect(self.set_notifications)
+        self.autostart_item = settings.addAction("Start at login")
+        self.autostart_item.setCheckable(True)
+        self.autostart_item.setChecked(self.settings.autostart)
+        self.autostart_item.toggled.connect(self.set_autostart)
+        self.pause_item = m.addAction("Pause monitoring")
+        self.pause_item.setCheckable(True)
+        self.pause_item.setChecked(self.settings.paused)
+        self.pause_item.toggled.connect(self.set_paused)
+        m.addAction("Quit").triggered.connect(self.quit)
+
+    def _choice_menu(self, parent: QMenu, title: str, choices: tuple[Any, ...], current: Any,
+                     label: Any, setter: Any) -> None:
+        sub = parent.addMenu(title)
+        group = QActionGroup(sub)
+        for value in choices:
+            item = QAction(label(value), sub, checkable=True)
+            item.setChecked(value == current)
+            item.triggered.connect(lambda _c=False, v=value: setter(v))
+            group.addAction(item)
+            sub.addAction(item)
+
+    # -- live usage -----------------------------------------------------------------------
+    def refresh(self) -> None:
+        with PERF.measure("tray.refresh"):
+            usage = None if self.settings.paused else host_usage()
+            state: State = "busy" if self.jobs.current else (
+                "paused" if self.settings.paused else "idle")
+            running = sum(v for v in self.counts.values() if v)
+            if usage is not None:
+                key = (round(usage.cpu_percent / 5), round(usage.memory_percent / 5), running,
+                       state)
+                self.tray.setToolTip(tooltip(usage.cpu_percent, usage.memory_used_bytes,
+                                             usage.memory_total_bytes, self.counts))
+            else:
+                key = (0, 0, running, state)
+                self.tray.setToolTip(f"{APP_NAME}: monitoring paused")
+            if key != self._last_key:  # redraw only when what the eye sees changes
+                self._last_key = key
+                self.state = state
+                cpu = usage.cpu_percent if usage else 0.0
+                mem = usage.memory_percent if usage else 0.0
+                self.tray.setIcon(pil_to_qicon(render_icon(cpu, mem, running, state, 22)))
+            rss = self.own.memory_info().rss / 1048576
+            self.own_item.setText(f"Forge tray: {rss:.0f} MiB, "
+                                  f"{self.own.cpu_percent(None):.1f}% CPU")
+
+    def on_counts(self, counts: dict[str, int | None]) -> None:
+        self.counts = counts
+        self.refresh()
+
+    # -- actions --------------------------------------------------------------------------
+    def run_action(self, action_id: str) -> None:
+        params: dict[str, Any] = {}
+        action = ACTIONS[action_id]
+        names = {p.name for p in action.params}
+        if "iterations" in names and action_id in ("startup", "compare"):
+            params["iterations"] = self.settings.iterations
+        if "runtime" in names and self.settings.runtimes:
+            params["runtime"] = list(self.settings.runtimes)
+        try:
+            self.jobs.submit(action_id, params)
+        except ForgeError as exc:
+            self.balloon("Forge", str(exc))
+
+    def cancel(self) -> None:
+        if self.jobs.cancel():
+            self.progress_item.setText("Cancelling…")
+
+    def on_job_event(self, ev: JobEvent) -> None:
+        busy = ev.kind in ("started", "progress")
+        self.progress_item.setVisible(busy)
+        self.cancel_item.setVisible(busy)
+        if busy:
+            self.progress_item.setText(ev.text or ev.job.action.title)
+        if ev.kind == "finished":
+            self.notifier.notify(ev.text, self._detail(ev), ev.doc["id"] if ev.doc else None)
+        elif ev.kind == "failed":  # the icon goes back to idle; the notification says why
+            self.notifier.notify(f"{ev.job.action.title} failed", ev.text)
+        elif ev.kind == "cancelled":
+            self.notifier.notify(f"{ev.job.action.title} cancelled", ev.text)
+        self._last_key = None
+        self.refresh()
+        if not busy:
+            self.counter.poll_now()
+
+    @staticmethod
+    def _detail(ev: JobEvent) -> str:
+        return f"Saved as {ev.path.name}" if ev.path else "Not saved"
+
+    def on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason == QSystemTrayIcon.ActivationReason.Trigger:
+            self.open_results(None)
+
+    def open_results(self, result_id: str | None) -> None:
+        argv = [sys.executable, "-m", "forge_desktop", "window"]
+        if result_id:
+            argv += ["--result", result_id]
+        subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def show_resources(self) -> None:
+        subprocess.Popen([sys.executable, "-m", "forge_desktop", "window", "--resources"],
+                         stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def balloon(self, title: str, body: str) -> None:
+        if self.tray.isVisible():
+            self.tray.showMessage(title, body, QSystemTrayIcon.MessageIcon.Information, 8000)
+        else:
+            print(f"forge tray: {title}: {body}", file=sys.stderr)
+
+    def on_instance_message(self) -> None:
+        conn = self.server.nextPendingConnection()
+        if conn is None:
+            return
+        conn.waitForReadyRead(500)
+        message = bytes(conn.readAll().data()).decode(errors="replace").strip()
+        conn.disconnectFromServer()
+        if message == "activate":
+            self.open_results(None)
+
+    # -- settings -------------------------------------------------------------------------
+    def _save(self) -> None:
+        error = save_settings(self.settings)
+        if error:
+            self.balloon("Forge settings not saved", error)
+
+    def set_refresh(self, seconds: float) -> None:
+        self.settings.refresh_s = seconds
+        self.timer.setInterval(int(seconds * 1000))
+        self._save()
+
+    def set_iterations(self, n: int) -> None:
+        self.settings.iterations = n
+        self._save()
+
+    def set_runtimes(self, names: list[str]) -> None:
+        self.settings.runtimes = names
+        self._save()
+        self.build_menu()
+
+    def toggle_runtime(self, name: str, checked: bool) -> None:
+        names = [n for n in self.settings.runtimes if n != name] + ([name] if checked else [])
+        self.set_runtimes(names)
+
+    def set_notifications(self, on: bool) -> None:
+        self.settings.notifications = on
+        self.notifier.enabled = on
+        self._save()
+
+    def set_autostart(self, on: bool) -> None:
+        from forge_desktop.desktop import install_autostart, remove_autostart
+
+        try:
+            install_autostart() if on else remove_autostart()
+        except (ForgeError, OSError) as exc:
+            self.balloon("Start at login not changed", str(exc))
+            return
+        self.settings.autostart = on
+        self._save()
+
+    def set_paused(self, paused: bool) -> None:
+        self.settings.paused = paused
+        (self.counter.paused.set if paused else self.counter.paused.clear)()
+        self._last_key = None
+        self.refresh()
+        self._save()
+
+    def quit(self) -> None:
+        if self.jobs.current is not None:
+            self.jobs.cancel()
+            self.jobs.wait(60)  # the job removes its containers before we go
+        self.counter.stop.set()
+        self.timer.stop()
+        self.tray.hide()
+        self.server.close()
+        self.notifier.close()
+        self.app.quit()
+
+
+def run_tray() -> int:
+    """Entry point of `forge tray`; returns the exit code."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    app.setDesktopFileName(APP_ID)
+    app.setQuitOnLastWindowClosed(False)
+    if activate_running_instance():
+        print("forge tray is already running; activated it", file=sys.stderr)
+        return 0
+    settings, warnings = load_settings()
+    for w in warnings:
+        print(f"forge tray: warning: {w}", file=sys.stderr)
+    tray = TrayApp(app, settings)
+    if not tray.start():
+        print(f"forge tray: {NO_TRAY_HELP}", file=sys.stderr)
+        tray.notifier.notify("Forge Desktop: no system tray", NO_TRAY_HELP)
+        tray.open_results(None)
+    import signal
+
+    signal.signal(signal.SIGINT, lambda *_a: tray.quit())
+    signal.signal(signal.SIGTERM, lambda *_a: tray.quit())
+    wake = QTimer()  # let Python run its signal handlers while Qt's loop sleeps
+    wake.timeout.connect(lambda: None)
+    wake.start(500)
+    return int(app.exec())

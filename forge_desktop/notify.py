@@ -1,0 +1,118 @@
+"""Desktop notifications through desktop-notifier (freedesktop D-Bus), on a private asyncio
+loop in a named thread: callers never block and never see an exception.
+
+When no notification server owns ``org.freedesktop.Notifications`` on the session bus, the
+``fallback`` (the tray's own balloon) is called instead. Bodies are escaped: some servers
+render markup, and runtime names or error lines come from outside.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import html
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from forge_desktop import APP_NAME
+
+log = logging.getLogger(__name__)
+SERVER = "org.freedesktop.Notifications"
+OpenFn = Callable[[str | None], None]
+FallbackFn = Callable[[str, str], None]
+
+
+async def server_available(timeout_s: float = 2.0) -> str | None:
+    """None when a notification server answers on the session bus, else why not."""
+    try:
+        from dbus_fast import BusType, Message
+        from dbus_fast.aio import MessageBus
+    except ImportError:
+        return "desktop-notifier is not installed (pip install 'forge-desktop[gui]')"
+    try:
+        bus = await asyncio.wait_for(MessageBus(bus_type=BusType.SESSION).connect(), timeout_s)
+    except Exception as exc:  # noqa: BLE001 - no bus is an answer, not a crash
+        return f"no session bus ({exc})"
+    try:
+        reply = await asyncio.wait_for(bus.call(Message(
+            destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+            interface="org.freedesktop.DBus", member="NameHasOwner", signature="s",
+            body=[SERVER])), timeout_s)
+        if reply is None or not reply.body or not reply.body[0]:
+            return f"no notification server owns {SERVER}"
+        return None
+    except Exception as exc:  # noqa: BLE001
+        return f"the session bus did not answer ({exc})"
+    finally:
+        bus.disconnect()
+
+
+class Notifier:
+    def __init__(self, on_open: OpenFn | None = None, fallback: FallbackFn | None = None,
+                 timeout_s: float = 5.0) -> None:
+        self.on_open = on_open
+        self.fallback = fallback
+        self.timeout_s = timeout_s
+        self.enabled = True
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                        name="forge-notify")
+        self._thread.start()
+        self._notifier: Any = None
+
+    def notify(self, title: str, body: str, result_id: str | None = None
+               ) -> concurrent.futures.Future[str]:
+        """Schedule a notification; the future says "sent" or "fallback: reason"."""
+        return asyncio.run_coroutine_threadsafe(self._send(title, body, result_id), self._loop)
+
+    async def _send(self, title: str, body: str, result_id: str | None) -> str:
+        safe_title = html.escape(title, quote=False)[:200]
+        safe_body = html.escape(body, quote=False)[:1000]
+        if not self.enabled:
+            return "disabled"
+        why = await server_available(min(self.timeout_s, 2.0))
+        if why is not None:
+            return self._fall_back(title, body, why)
+        try:
+            from desktop_notifier import Button, DesktopNotifier
+
+            if self._notifier is None:
+                self._notifier = DesktopNotifier(app_name=APP_NAME)
+            opener = self.on_open
+            buttons = []
+            if result_id is not None and opener is not None:
+                buttons.append(Button(title="Open results",
+                                      on_pressed=lambda: opener(result_id)))
+            await asyncio.wait_for(self._notifier.send(
+                title=safe_title, message=safe_body, buttons=buttons,
+                on_clicked=(lambda: opener(result_id)) if opener is not None else None),
+                self.timeout_s)
+        except Exception as exc:  # noqa: BLE001 - never crash the app for a notification
+            return self._fall_back(title, body, f"{type(exc).__name__}: {exc}")
+        return "sent"
+
+    def _fall_back(self, title: str, body: str, why: str) -> str:
+        log.info("notification fallback: %s", why)
+        if self.fallback is not None:
+            try:
+                self.fallback(title, body)
+            except Exception:  # noqa: BLE001
+                log.exception("fallback notification failed")
+        return f"fallback: {why}"
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=2)
+
+
+def notify_once(title: str, body: str, timeout_s: float = 5.0) -> str:
+    """For command-line front ends: send one notification, wait for it, say what happened."""
+    notifier = Notifier(timeout_s=timeout_s)
+    try:
+        return notifier.notify(title, body).result(timeout=timeout_s + 3)
+    except Exception as exc:  # noqa: BLE001
+        return f"fallback: {exc}"
+    finally:
+        notifier.close()
