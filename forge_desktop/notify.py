@@ -62,19 +62,23 @@ class Notifier:
         self._thread.start()
         self._notifier: Any = None
 
-    def notify(self, title: str, body: str, result_id: str | None = None
-               ) -> concurrent.futures.Future[str]:
-        """Schedule a notification; the future says "sent" or "fallback: reason"."""
-        return asyncio.run_coroutine_threadsafe(self._send(title, body, result_id), self._loop)
+    def notify(self, title: str, body: str, result_id: str | None = None,
+               fallback: bool = True) -> concurrent.futures.Future[str]:
+        """Schedule a notification; the future says "sent" or "fallback: reason". With
+        ``fallback=False`` nothing is shown when no server answers (the caller said it
+        already)."""
+        return asyncio.run_coroutine_threadsafe(
+            self._send(title, body, result_id, fallback), self._loop)
 
-    async def _send(self, title: str, body: str, result_id: str | None) -> str:
+    async def _send(self, title: str, body: str, result_id: str | None,
+                    fallback: bool = True) -> str:
         safe_title = html.escape(title, quote=False)[:200]
         safe_body = html.escape(body, quote=False)[:1000]
         if not self.enabled:
             return "disabled"
         why = await server_available(min(self.timeout_s, 2.0))
         if why is not None:
-            return self._fall_back(title, body, why)
+            return self._fall_back(title, body, why) if fallback else f"not shown: {why}"
         try:
             from desktop_notifier import Button, DesktopNotifier
 

@@ -360,7 +360,7 @@ class TrayApp:
 
 def run_tray() -> int:
     """Entry point of `forge tray`; returns the exit code."""
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = QApplication.instance() or QApplication([APP_ID])  # WM_CLASS = the app id
     assert isinstance(app, QApplication)
     app.setApplicationName(APP_NAME)
     app.setDesktopFileName(APP_ID)
@@ -374,7 +374,7 @@ def run_tray() -> int:
     tray = TrayApp(app, settings)
     if not tray.start():
         print(f"forge tray: {NO_TRAY_HELP}", file=sys.stderr)
-        tray.notifier.notify("Forge Desktop: no system tray", NO_TRAY_HELP)
+        tray.notifier.notify("Forge Desktop: no system tray", NO_TRAY_HELP, fallback=False)
         tray.open_results(None)
     import signal
 
