@@ -1,3 +1,4 @@
+# ruff: noqa: F722, F821, N802, E501
 """A real notification server for tests: owns org.freedesktop.Notifications on the session
 bus and appends every Notify call to a JSON-lines file, so a test can assert what the user
 would have seen. Run: python -m tests.gui.notify_server RECORD_FILE"""

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from forge_desktop import APP_ID
-
 from tests.gui.conftest import ARTIFACTS, REPO, NotifyServer
 from tests.integration.conftest import labelled, oci_leftovers
 
@@ -54,7 +53,8 @@ def colours(path: Path) -> int:
 
 
 @pytest.fixture
-def tray(desktop_env: dict[str, str], tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+def tray(desktop_env: dict[str, str],
+         tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
     home = tmp_path / "forge-home"
     home.mkdir()
     (home / "tray.json").write_text(json.dumps({"iterations": 3, "refresh_s": 1}))

@@ -1,0 +1,402 @@
+"""MemoryProfiler, PerformanceProfiler and SystemAnalyzer without engines: injected clocks and
+collectors where timing is the subject, this process and its own children where real
+readings are (psutil on a child python is cheap and deterministic enough)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from forge_desktop.errors import EngineError, UsageError
+from forge_desktop.profiling import system
+from forge_desktop.profiling.memory import (
+    MemoryProfiler,
+    ProfileOptions,
+    TargetNotFound,
+    least_squares_slope,
+    rss_summary,
+)
+from forge_desktop.profiling.perf import MAX_KEPT, PERF, PerformanceProfiler, with_self_timing
+from forge_desktop.profiling.procmem import ProcessTree, Sampler
+from forge_desktop.results.environment import fingerprint
+
+MIB = 1024 * 1024
+
+
+class FakeClock:
+    """A clock that only moves when something sleeps (or the test advances it)."""
+
+    def __init__(self, start: float = 100.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def stepping_clock(*times_s: float) -> Iterator[float]:
+    yield from times_s
+
+
+# -- PerformanceProfiler ----------------------------------------------------------------------
+def test_measure_with_injected_clock_is_exact() -> None:
+    ticks = stepping_clock(0.0, 0.010, 1.0, 1.030, 2.0, 2.002)
+    perf = PerformanceProfiler(clock=lambda: next(ticks))
+    for _ in range(3):
+        with perf.measure("phase"):
+            pass
+    s = perf.summary()["phase"]
+    assert s["count"] == 3
+    assert s["total_ms"] == pytest.approx(42.0)
+    assert s["mean_ms"] == pytest.approx(14.0)
+    assert s["median_ms"] == pytest.approx(10.0)
+    assert s["p95_ms"] == pytest.approx(28.0)  # linear interpolation between 10 and 30
+    assert s["max_ms"] == pytest.approx(30.0)
+
+
+def test_timed_decorator_names_records_and_reraises() -> None:
+    clock = FakeClock()
+    perf = PerformanceProfiler(clock=clock)
+
+    @perf.timed("window.load")
+    def load(x: int) -> int:
+        clock.sleep(0.25)
+        return x * 2
+
+    @perf.timed()
+    def refresh() -> None:
+        clock.sleep(0.005)
+        raise RuntimeError("boom")
+
+    assert load(21) == 42 and load.__name__ == "load"
+    with pytest.raises(RuntimeError):
+        refresh()
+    s = perf.summary()
+    assert s["window.load"]["total_ms"] == pytest.approx(250.0)
+    name = f"{__name__}.test_timed_decorator_names_records_and_reraises.<locals>.refresh"
+    assert s[name]["count"] == 1 and s[name]["max_ms"] == pytest.approx(5.0)
+
+
+def test_real_sleep_is_measured_within_a_few_ms() -> None:
+    perf = PerformanceProfiler()
+    outside_ms = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        with perf.measure("sleep"):
+            time.sleep(0.05)
+        outside_ms.append((time.perf_counter() - t0) * 1000)
+    s = perf.summary()["sleep"]
+    assert s["count"] == 5
+    assert 50.0 <= s["median_ms"] < 55.0, s  # sleep never returns early; a few ms of slack
+    assert s["total_ms"] <= sum(outside_ms)
+    assert sum(outside_ms) - s["total_ms"] < 1.0  # the profiler itself costs microseconds
+
+
+def test_thread_safe_counts_reset_and_export() -> None:
+    perf = PerformanceProfiler(clock=lambda: 0.0)
+
+    def work() -> None:
+        for _ in range(2000):
+            perf.record("op", 1.0)
+
+    threads = [threading.Thread(target=work, name=f"perf-test-{i}") for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert perf.summary()["op"]["count"] == 16000
+    assert perf.summary()["op"]["total_ms"] == pytest.approx(16000.0)
+    exported = json.loads(perf.to_json())
+    assert exported["operations"]["op"]["count"] == 16000 and exported == perf.to_dict()
+    perf.reset()
+    assert perf.summary() == {}
+
+
+def test_memory_is_bounded_but_count_total_and_max_stay_exact() -> None:
+    perf = PerformanceProfiler()
+    perf.record("tick", 1000.0)
+    for _ in range(MAX_KEPT):
+        perf.record("tick", 1.0)
+    s = perf.summary()["tick"]
+    assert s["count"] == MAX_KEPT + 1 and s["max_ms"] == 1000.0
+    assert s["total_ms"] == pytest.approx(MAX_KEPT + 1000.0)
+    assert s["p95_ms"] == 1.0  # the oldest value left the window
+
+
+def test_self_timing_helper() -> None:
+    perf = PerformanceProfiler(clock=lambda: 0.0)
+    assert with_self_timing({"id": "x"}, perf) == {"id": "x", "self_timing_ms": {}}
+    perf.record("bench.startup", 12.0)
+    doc = with_self_timing({"id": "x"}, perf)
+    assert doc["self_timing_ms"]["bench.startup"]["count"] == 1
+    assert isinstance(PERF, PerformanceProfiler)
+
+
+# -- Sampler, summary, MemoryProfiler with injected pieces ------------------------------------
+def test_sampler_stops_when_collect_returns_none_and_honours_origin() -> None:
+    clock = FakeClock()
+    values: Iterator[dict[str, Any] | None] = iter([{"rss_bytes": 1}, {"rss_bytes": 2}, None,
+                                                    {"rss_bytes": 3}])
+    snaps = Sampler(lambda: next(values), 0.5, clock=clock, sleep=clock.sleep).run(
+        10, origin=clock.now - 2.0)
+    assert [s["rss_bytes"] for s in snaps] == [1, 2]
+    assert [s["t_s"] for s in snaps] == [2.0, 2.5]
+
+
+def test_rss_summary_least_squares_growth() -> None:
+    # 1 MiB per second with noise of +-0.5 MiB on alternate samples: the slope still reads
+    # 60 MiB/min where last-minus-first would read 59
+    snaps = [{"t_s": float(t), "rss_bytes": 100 * MIB + t * MIB + (MIB // 2 if t % 2 else 0),
+              "cpu_percent": 10.0, "threads": 3 + t % 2} for t in range(11)]
+    s = rss_summary(snaps)
+    assert s["samples"] == 11 and s["duration_s"] == 10.0
+    assert s["peak_rss_bytes"] == 110 * MIB and s["min_rss_bytes"] == 100 * MIB
+    assert s["range_bytes"] == 10 * MIB
+    assert s["growth_bytes_per_min"] == pytest.approx(60 * MIB, rel=0.01)
+    assert s["avg_cpu_percent"] == 10.0 and s["peak_threads"] == 4
+    assert rss_summary([])["avg_rss_bytes"] is None
+    assert rss_summary(snaps[:1])["growth_bytes_per_min"] is None
+    assert least_squares_slope([1.0, 1.0], [0.0, 5.0]) is None
+
+
+def test_profiler_with_injected_collector_labels_and_target_exit() -> None:
+    clock = FakeClock()
+    readings: Iterator[dict[str, Any] | None] = iter(
+        [{"rss_bytes": 10 * MIB}, {"rss_bytes": 11 * MIB}, {"rss_bytes": 12 * MIB},
+         {"rss_bytes": 13 * MIB}, None])
+    seen: list[tuple[int, int]] = []
+    prof = MemoryProfiler(collect=lambda: next(readings), clock=clock, sleep=clock.sleep)
+    prof.start()
+    clock.sleep(1.0)
+    assert prof.snapshot("warm")["label"] == "warm"  # type: ignore[index]
+    taken = prof.sample(10, 0.5, on_sample=lambda _s, k, n: seen.append((k, n)))
+    assert len(taken) == 3 and prof.ended_early
+    assert seen == [(1, 10), (2, 10), (3, 10)]
+    assert [s["t_s"] for s in prof.snapshots] == [1.0, 1.0, 1.5, 2.0]
+    assert "label" not in prof.snapshots[1]
+    assert prof.summary()["peak_rss_bytes"] == 13 * MIB
+    assert prof.tracemalloc_top is None
+
+
+# -- real processes ----------------------------------------------------------------------------
+def test_process_tree_reads_this_process_and_children() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        alone = ProcessTree([os.getpid()]).read()
+        tree = ProcessTree([os.getpid()], include_children=True).read()
+    finally:
+        child.kill()
+        child.wait()
+    assert alone is not None and tree is not None
+    for key in ("rss_bytes", "vms_bytes", "uss_bytes", "pss_bytes", "cpu_percent", "threads",
+                "system_memory_percent"):
+        assert alone[key] is not None, key
+    assert alone["processes"] == 1 and tree["processes"] >= 2
+    assert tree["rss_bytes"] > alone["rss_bytes"]
+    assert psutil.Process().memory_info().rss == pytest.approx(alone["rss_bytes"], rel=0.2)
+
+
+def test_an_exited_child_counts_as_gone_even_unreaped() -> None:
+    child = subprocess.Popen(["true"])
+    deadline = time.monotonic() + 5
+    while psutil.Process(child.pid).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    try:
+        prof = MemoryProfiler([child.pid])
+        assert prof.sample(5, 0.01) == [] and prof.ended_early
+    finally:
+        child.wait()
+
+
+def test_missing_pid_is_a_clear_error() -> None:
+    with pytest.raises(TargetNotFound, match="no process with PID 999999999"):
+        MemoryProfiler([999999999])
+
+
+ALLOC_SIZE = 100_000
+
+
+def _allocate_known(n: int) -> list[bytes]:
+    return [bytes(ALLOC_SIZE) for _ in range(n)]
+
+
+ALLOC_LINE = _allocate_known.__code__.co_firstlineno + 1
+
+
+def test_tracemalloc_top_site_is_the_allocating_line() -> None:
+    prof = MemoryProfiler(trace_python=True, top_n=5)
+    prof.start()
+    kept = _allocate_known(60)
+    prof.snapshot("after")
+    prof.stop()
+    top = prof.tracemalloc_top
+    assert top is not None and kept
+    first = top[0]
+    assert first["site"] == f"{_allocate_known.__code__.co_filename}:{ALLOC_LINE}", top
+    assert Path(__file__).name in first["site"]
+    assert first["count"] >= 60 and first["size_bytes"] >= 60 * ALLOC_SIZE
+    assert len(top) <= 5
+
+
+@pytest.mark.parametrize(("opts", "needle"), [
+    (ProfileOptions(samples=0), "--samples must be between 1 and 100000"),
+    (ProfileOptions(samples=100_001), "--samples"),
+    (ProfileOptions(interval_s=0), "--interval must be more than 0"),
+    (ProfileOptions(interval_s=3601), "--interval"),
+    (ProfileOptions(interval_s=float("nan")), "--interval"),
+    (ProfileOptions(pid=5, command=("true",)), "not both"),
+    (ProfileOptions(pid=0), "--pid must be a positive"),
+])
+def test_profile_options_validation(opts: ProfileOptions, needle: str) -> None:
+    with pytest.raises(UsageError, match=needle):
+        opts.validate()
+
+
+# -- SystemAnalyzer ----------------------------------------------------------------------------
+def test_governor_and_turbo_checks_read_sysfs(tmp_path: Path) -> None:
+    for cpu, gov in (("cpu0", "powersave"), ("cpu1", "powersave"), ("cpu2", "performance")):
+        (tmp_path / cpu / "cpufreq").mkdir(parents=True)
+        (tmp_path / cpu / "cpufreq" / "scaling_governor").write_text(gov + "\n")
+    (tmp_path / "intel_pstate").mkdir()
+    (tmp_path / "intel_pstate" / "no_turbo").write_text("0\n")
+    [gov] = system.governor_warnings(tmp_path)
+    assert "'powersave' on 2 CPUs" in gov and "performance" in gov
+    assert "Turbo Boost is on" in system.turbo_warnings(tmp_path)[0]
+    (tmp_path / "intel_pstate" / "no_turbo").write_text("1\n")
+    assert system.turbo_warnings(tmp_path) == []
+    (tmp_path / "cpufreq").mkdir()
+    (tmp_path / "cpufreq" / "boost").write_text("1\n")
+    assert "boost is on" in system.turbo_warnings(tmp_path)[0]
+    assert system.governor_warnings(tmp_path / "nothing") == []
+
+
+def test_simple_noise_checks() -> None:
+    class Battery:
+        percent, power_plugged = 42.0, False
+
+    assert "low memory: 5% available" in system.memory_warnings(100 * MIB, 5 * MIB)[0]
+    assert system.memory_warnings(100 * MIB, 50 * MIB) == []
+    assert "on battery (42%)" in system.battery_warnings(Battery())[0]
+    assert system.battery_warnings(None) == []
+    assert "load average 3.50 is above the 2 cores" in system.load_warnings(3.5, 2)[0]
+    assert system.load_warnings(1.0, 2) == []
+    busy = [("a", 1, 90.0), ("b", 2, 50.0), ("c", 3, 30.0), ("d", 4, 25.0)]
+    [line] = system.busy_warnings(busy)
+    assert "a (pid 1) 90%" in line and "and 1 more" in line and "d (pid 4)" not in line
+
+
+def test_noise_check_names_a_busy_process_and_is_fast() -> None:
+    # a busy loop that is not forge's child (forge and its children are never 'other'):
+    # started through a shell that exits at once; it ends itself after 20 s in any case
+    loop = "import time\nend = time.time() + 20\nwhile time.time() < end: pass"
+    out = subprocess.run(["sh", "-c", f'{sys.executable} -c "{loop}" >/dev/null 2>&1 & '
+                          "echo $!"], capture_output=True, text=True, check=True)
+    pid = int(out.stdout.strip())
+    try:
+        time.sleep(0.2)
+        t0 = time.perf_counter()
+        warnings = system.noise_warnings()
+        elapsed = time.perf_counter() - t0
+    finally:
+        psutil.Process(pid).kill()
+    assert elapsed < 0.5, elapsed
+    assert any(f"(pid {pid})" in w for w in warnings), warnings
+
+
+def test_noise_check_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("sensor exploded")
+
+    monkeypatch.setattr(psutil, "sensors_battery", broken)
+    monkeypatch.setattr(psutil, "virtual_memory", broken)
+    monkeypatch.setattr(os, "getloadavg", broken)
+    assert isinstance(system.noise_warnings(window_s=0.01), list)
+
+
+def test_fingerprint_carries_noise_warnings() -> None:
+    assert fingerprint([], noise=["busy"])["noise_warnings"] == ["busy"]
+    assert isinstance(fingerprint([])["noise_warnings"], list)
+
+
+class FakeDockerClient:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def info(self) -> dict[str, Any]:
+        return {"DockerRootDir": str(self.root)}
+
+    def containers(self, all: bool = False) -> list[dict[str, Any]]:  # noqa: A002 - SDK's name
+        assert all
+        return [{"State": "running"}, {"State": "exited"}, {"State": "created"}]
+
+
+class FakeDocker:
+    name = "docker"
+
+    def __init__(self, root: Path) -> None:
+        self._client = FakeDockerClient(root)
+
+    def available(self) -> str | None:
+        return None
+
+    def client(self) -> FakeDockerClient:
+        return self._client
+
+
+class FakePodman:
+    name = "podman"
+
+    def __init__(self, reason: str | None = None, fail: bool = False) -> None:
+        self.reason, self.fail = reason, fail
+
+    def available(self) -> str | None:
+        return self.reason
+
+    def call(self, method: str, path: str, **_kw: Any) -> Any:
+        if self.fail:
+            raise EngineError(f"podman: {method} {path} did not answer within 5 s")
+        return {"store": {"graphRoot": "/nonexistent/storage"}} if path == "/info" else \
+            [{"State": "running"}, {"State": "running"}]
+
+
+def test_engine_facts_counts_and_reasons(tmp_path: Path) -> None:
+    docker, podman = system.engine_facts([FakeDocker(tmp_path), FakePodman()])
+    assert (docker.running, docker.total, docker.store_path, docker.store_source) == \
+        (1, 3, str(tmp_path), "info")
+    assert (podman.running, podman.total, podman.reason) == (2, 2, None)
+    [down] = system.engine_facts([FakePodman(reason="podman is not running: no socket")])
+    assert down.running is None and down.total is None and "no socket" in (down.reason or "")
+    [hung] = system.engine_facts([FakePodman(fail=True)])
+    assert hung.total is None and "did not answer" in (hung.reason or "")
+
+
+def test_analyze_has_every_key_with_units(tmp_path: Path) -> None:
+    home = tmp_path / "not" / "yet" / "forge"
+    data = system.SystemAnalyzer(runtimes=[FakeDocker(tmp_path), FakePodman(reason="off")],
+                                 cpu_interval_s=0.05, home=home).analyze()
+    cpu = data["cpu"]
+    assert cpu["count"] == psutil.cpu_count() and len(cpu["per_core_percent"]) == cpu["count"]
+    assert 0 <= cpu["percent"] <= 100 and cpu["model"] and len(cpu["load_avg"]) == 3
+    assert 0 < data["memory"]["available_bytes"] <= data["memory"]["total_bytes"]
+    assert data["swap"]["total_bytes"] >= data["swap"]["used_bytes"] >= 0
+    fh = data["disk"]["forge_home"]
+    assert fh["path"] == str(home) and fh["measured_at"] == str(tmp_path)
+    assert 0 < fh["free_bytes"] <= fh["total_bytes"] and 0 <= fh["used_percent"] <= 100
+    assert data["disk"]["stores"][0]["engine"] == "docker"
+    assert data["containers"]["docker"] == {"running": 1, "total": 3}
+    assert data["containers"]["podman"] == {"running": None, "total": None, "reason": "off"}
+    assert isinstance(data["noise_warnings"], list)
+    json.dumps(data)
