@@ -1,0 +1,161 @@
+"""The tray's logic in this process (offscreen Qt): responsiveness during a real compare,
+an engine that goes away, a benchmark that fails."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import socketserver
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from forge_desktop import APP_ID  # noqa: E402
+from forge_desktop.gui.settings import TraySettings  # noqa: E402
+from forge_desktop.gui.tray import TrayApp  # noqa: E402
+from tests.gui.conftest import NotifyServer  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def qapp() -> QApplication:
+    app = QApplication.instance() or QApplication([APP_ID])
+    assert isinstance(app, QApplication)
+    app.setQuitOnLastWindowClosed(False)
+    return app
+
+
+@pytest.fixture
+def tray_app(qapp: QApplication, forge_home: Path,
+             desktop_env: dict[str, str]) -> Iterator[Callable[..., TrayApp]]:
+    made: list[TrayApp] = []
+
+    def make(**settings: Any) -> TrayApp:
+        app = TrayApp(qapp, TraySettings(**settings))
+        app.start()
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        app.jobs.cancel()
+        app.jobs.wait(60)
+        app.counter.stop.set()
+        app.timer.stop()
+        app.server.close()
+        app.notifier.close()
+
+
+def spin_until(qapp: QApplication, done: Callable[[], bool], timeout_s: float) -> None:
+    """Run the real Qt event loop until ``done()``."""
+    loop = QEventLoop()
+    check = QTimer()
+    check.timeout.connect(lambda: loop.quit() if done() else None)
+    check.start(20)
+    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+    loop.exec()
+    check.stop()
+    assert done(), f"not done within {timeout_s} s"
+
+
+def test_gui_thread_stays_responsive_during_a_real_compare(
+        qapp: QApplication, tray_app: Callable[..., TrayApp],
+        notify_server: NotifyServer) -> None:
+    tray = tray_app(iterations=5)
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    ticker = QTimer()
+    ticker.timeout.connect(tick)
+    ticker.start(10)
+    tray.run_action("compare")
+    assert tray.jobs.current is not None
+    spin_until(qapp, lambda: tray.jobs.current is None, 300)
+    ticker.stop()
+    call = notify_server.wait_for(lambda c: "Compare finished" in str(c["summary"]), 30)
+    assert "faster than" in str(call["summary"])
+    longest_ms = max(gaps) * 1000
+    print(f"longest event-loop stall during compare: {longest_ms:.1f} ms over {len(gaps)} ticks")
+    assert longest_ms < 200, f"the GUI thread stalled {longest_ms:.0f} ms"
+    assert tray.state == "idle"
+
+
+def test_second_benchmark_is_refused_not_run_concurrently(
+        qapp: QApplication, tray_app: Callable[..., TrayApp], notify_server: NotifyServer
+        ) -> None:
+    tray = tray_app(iterations=3, runtimes=["runc"])
+    tray.run_action("startup")
+    first = tray.jobs.current
+    tray.run_action("startup")  # refused with a message: the same job is still the one
+    assert tray.jobs.current is first
+    spin_until(qapp, lambda: tray.jobs.current is None, 120)
+    assert len(list((Path(os.environ["FORGE_HOME"]) / "benchmarks").glob("*.json"))) == 1
+
+
+class _FakeEngine(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+def test_an_engine_that_stops_drops_the_count_without_a_crash(
+        qapp: QApplication, tray_app: Callable[..., TrayApp], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real socket speaking the engine's HTTP, answering two running containers, then gone."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = json.dumps([{"Id": "a"}, {"Id": "b"}]).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: Any) -> None:
+            return None
+
+        address_string = lambda self: "engine"  # noqa: E731
+
+    sock = tmp_path / "engine.sock"
+    server = _FakeEngine(str(sock), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{sock}")
+    tray = tray_app()
+    tray.counter.poll_now()
+    spin_until(qapp, lambda: tray.counts.get("docker") == 2, 10)
+    assert "docker 2" in tray.tray.toolTip()
+    server.shutdown()
+    server.server_close()
+    sock.unlink()
+    tray.counter.poll_now()
+    spin_until(qapp, lambda: tray.counts.get("docker") is None, 10)
+    assert "docker" not in tray.tray.toolTip() or "docker 2" not in tray.tray.toolTip()
+    tray.refresh()  # still alive and drawing
+
+
+def test_a_failing_benchmark_notifies_and_goes_back_to_idle(
+        qapp: QApplication, tray_app: Callable[..., TrayApp], forge_home: Path,
+        notify_server: NotifyServer) -> None:
+    forge_home.mkdir(parents=True, exist_ok=True)
+    (forge_home / "config.toml").write_text('[runtimes.broken]\nrun = ["false"]\n')
+    tray = tray_app(iterations=2, runtimes=["broken"])
+    tray.run_action("startup")
+    spin_until(qapp, lambda: tray.jobs.current is None, 60)
+    call = notify_server.wait_for(lambda c: "failed" in str(c["summary"]), 30)
+    assert call["summary"] == "Startup benchmark failed"
+    assert "no runtime completed an iteration" in str(call["body"])
+    spin_until(qapp, lambda: tray.state == "idle", 5)
+    assert not (forge_home / "benchmarks").exists() or \
+        not list((forge_home / "benchmarks").glob("*.json"))
