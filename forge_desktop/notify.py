@@ -8,15 +8,17 @@ render markup, and runtime names or error lines come from outside.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import html
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forge_desktop import APP_NAME
+
+if TYPE_CHECKING:
+    import asyncio
+    import concurrent.futures
 
 log = logging.getLogger(__name__)
 SERVER = "org.freedesktop.Notifications"
@@ -26,6 +28,8 @@ FallbackFn = Callable[[str, str], None]
 
 async def server_available(timeout_s: float = 2.0) -> str | None:
     """None when a notification server answers on the session bus, else why not."""
+    import asyncio
+
     try:
         from dbus_fast import BusType, Message
         from dbus_fast.aio import MessageBus
@@ -56,19 +60,34 @@ class Notifier:
         self.fallback = fallback
         self.timeout_s = timeout_s
         self.enabled = True
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
-                                        name="forge-notify")
-        self._thread.start()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._notifier: Any = None
+        self._pending: list[concurrent.futures.Future[str]] = []
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        """Started on the first notification: an idle tray does not pay for asyncio, ssl and
+        the D-Bus client (about 10 MiB)."""
+        if self._loop is None:
+            import asyncio
+
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._loop.run_forever, daemon=True,
+                                            name="forge-notify")
+            self._thread.start()
+        return self._loop
 
     def notify(self, title: str, body: str, result_id: str | None = None,
                fallback: bool = True) -> concurrent.futures.Future[str]:
         """Schedule a notification; the future says "sent" or "fallback: reason". With
         ``fallback=False`` nothing is shown when no server answers (the caller said it
         already)."""
-        return asyncio.run_coroutine_threadsafe(
-            self._send(title, body, result_id, fallback), self._loop)
+        import asyncio
+
+        future = asyncio.run_coroutine_threadsafe(
+            self._send(title, body, result_id, fallback), self._ensure_loop())
+        self._pending = [f for f in self._pending if not f.done()] + [future]
+        return future
 
     async def _send(self, title: str, body: str, result_id: str | None,
                     fallback: bool = True) -> str:
@@ -76,6 +95,8 @@ class Notifier:
         safe_body = html.escape(body, quote=False)[:1000]
         if not self.enabled:
             return "disabled"
+        import asyncio
+
         why = await server_available(min(self.timeout_s, 2.0))
         if why is not None:
             return self._fall_back(title, body, why) if fallback else f"not shown: {why}"
@@ -107,8 +128,15 @@ class Notifier:
         return f"fallback: {why}"
 
     def close(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=2)
+        """Let notifications in flight finish (bounded), then stop the loop."""
+        for future in self._pending:
+            try:
+                future.result(timeout=self.timeout_s)
+            except Exception:  # noqa: BLE001 - closing must not raise
+                future.cancel()
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=2)
 
 
 def notify_once(title: str, body: str, timeout_s: float = 5.0) -> str:

@@ -11,7 +11,6 @@ scipy and numpy are imported lazily inside the functions that need them so that
 from __future__ import annotations
 
 import math
-import statistics
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +35,22 @@ _MAD_SCALE = 0.6745  # Phi^-1(0.75): makes MAD comparable to a standard deviatio
 _MEANAD_SCALE = 1.253314  # sqrt(pi/2): same role for the mean absolute deviation.
 
 
+def _median(values: Sequence[float]) -> float:
+    """Median without the statistics module (a resident tray should not import decimal)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    if n == 0:
+        raise ValueError("median of an empty sample")
+    mid = n // 2
+    return float(ordered[mid]) if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2.0
+
+
+def _fmean(values: Sequence[float]) -> float:
+    if not values:
+        raise ValueError("mean of an empty sample")
+    return math.fsum(values) / len(values)
+
+
 def _checked(xs: Sequence[float]) -> list[float]:
     """Copy to floats and reject empty or non-finite input so errors surface early."""
     values = [float(x) for x in xs]
@@ -48,12 +63,12 @@ def _checked(xs: Sequence[float]) -> list[float]:
 
 def median(xs: Sequence[float]) -> float:
     """Median: the headline number, because timings are skewed by slow runs."""
-    return float(statistics.median(_checked(xs)))
+    return float(_median(_checked(xs)))
 
 
 def mean(xs: Sequence[float]) -> float:
     """Arithmetic mean, reported next to the median to reveal skew."""
-    return float(statistics.fmean(_checked(xs)))
+    return float(_fmean(_checked(xs)))
 
 
 def stdev(xs: Sequence[float]) -> float:
@@ -61,6 +76,8 @@ def stdev(xs: Sequence[float]) -> float:
     values = _checked(xs)
     if len(values) < 2:
         return 0.0
+    import statistics  # lazily: it pulls in decimal and fractions
+
     return float(statistics.stdev(values))
 
 
@@ -84,13 +101,13 @@ def mad_outliers(xs: Sequence[float], threshold: float = 3.5) -> list[int]:
     every run is equal and nothing is an outlier.
     """
     values = _checked(xs)
-    med = statistics.median(values)
+    med = _median(values)
     deviations = [abs(x - med) for x in values]
-    mad = statistics.median(deviations)
+    mad = _median(deviations)
     if mad > 0:
         scores = [_MAD_SCALE * d / mad for d in deviations]
     else:
-        mean_ad = statistics.fmean(deviations)
+        mean_ad = _fmean(deviations)
         if mean_ad == 0:
             return []
         scores = [d / (_MEANAD_SCALE * mean_ad) for d in deviations]
@@ -180,7 +197,7 @@ def bootstrap_median_ci(
     )
     if interval is None:
         return lo_obs, hi_obs
-    med = statistics.median(values)
+    med = _median(values)
     # Clamp: interpolation rounding can step a hair outside the observed range.
     return max(min(interval[0], med), lo_obs), min(max(interval[1], med), hi_obs)
 
@@ -255,7 +272,7 @@ def ratio_of_medians_ci(
     base = _checked(baseline)
     if min(cand) <= 0 or min(base) <= 0:
         raise ValueError("timings must be positive to form a ratio")
-    ratio = statistics.median(base) / statistics.median(cand)
+    ratio = _median(base) / _median(cand)
     extremes = (min(base) / max(cand), max(base) / min(cand))
     if len(cand) < 3 or len(base) < 3:
         return ratio, extremes
@@ -325,7 +342,7 @@ def reliability_warnings(xs: Sequence[float], outliers: Sequence[int] | int) -> 
         found.append(
             f"{count} of {n} runs {verb}; rerun on a quieter machine or use more iterations"
         )
-    avg = statistics.fmean(values)
+    avg = _fmean(values)
     sd = stdev(values)
     if avg > 0 and sd > 0.1 * avg:
         found.append(
@@ -334,8 +351,8 @@ def reliability_warnings(xs: Sequence[float], outliers: Sequence[int] | int) -> 
         )
     if n >= 3:
         first, rest = values[0], values[1:]
-        rest_med = statistics.median(rest)
-        rest_mad = statistics.median([abs(x - rest_med) for x in rest])
+        rest_med = _median(rest)
+        rest_mad = _median([abs(x - rest_med) for x in rest])
         if first > rest_med + 5 * rest_mad and first > 2 * rest_med:
             found.append(
                 f"first run took {first:.1f} ms, much slower than the rest: "

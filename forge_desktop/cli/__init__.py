@@ -19,6 +19,11 @@ def fail(message: str, code: int) -> NoReturn:
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["tray"]:  # the resident process: skip typer and rich (about 7 MiB)
+        from forge_desktop.cli.gui_entry import tray
+
+        sys.exit(tray())
     import typer.main
 
     from forge_desktop.cli.app import app

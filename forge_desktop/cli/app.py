@@ -298,11 +298,6 @@ _register_commands()
 @app.command("tray")
 def tray_cmd() -> None:
     """Start the system-tray indicator (a second start activates the first)."""
-    try:
-        from forge_desktop.gui.tray import run_tray
-    except ImportError as exc:
-        from forge_desktop.errors import ForgeError
+    from forge_desktop.cli.gui_entry import tray
 
-        raise ForgeError(f"the tray needs the GUI extra ({exc.name} is missing): "
-                         "pip install 'forge-desktop[gui]'") from None
-    raise typer.Exit(run_tray())
+    raise typer.Exit(tray())

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 import sys
 import threading
 from typing import Any
 
 import psutil
-from PySide6.QtCore import QByteArray, QTimer
+from PySide6.QtCore import QSocketNotifier, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QIcon, QImage, QPixmap
-from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
 from forge_desktop import APP_ID, APP_NAME
@@ -52,15 +52,58 @@ def instance_name() -> str:
     return f"forge-desktop-tray-{os.getuid()}-{digest}"
 
 
-def activate_running_instance(timeout_ms: int = 1000) -> bool:
-    sock = QLocalSocket()
-    sock.connectToServer(instance_name())
-    if not sock.waitForConnected(timeout_ms):
-        return False
-    sock.write(QByteArray(b"activate\n"))
-    sock.waitForBytesWritten(timeout_ms)
-    sock.disconnectFromServer()
+def _address() -> str:
+    return "\0" + instance_name()  # Linux abstract socket: gone with the process, no file
+
+
+def activate_running_instance(timeout_s: float = 1.0) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout_s)
+        try:
+            sock.connect(_address())
+            sock.sendall(b"activate\n")
+        except OSError:
+            return False
     return True
+
+
+class InstanceServer:
+    """Single instance: the first tray listens on an abstract unix socket (a plain socket
+    watched by the Qt loop; QtNetwork would cost ~3 MiB for this alone)."""
+
+    def __init__(self, on_message: Any) -> None:
+        self.on_message = on_message
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.notifier: QSocketNotifier | None = None
+
+    def listen(self) -> bool:
+        try:
+            self.sock.bind(_address())
+        except OSError:
+            return False  # another tray got there first
+        self.sock.listen(4)
+        self.sock.setblocking(False)
+        self.notifier = QSocketNotifier(self.sock.fileno(), QSocketNotifier.Type.Read)
+        self.notifier.activated.connect(self._accept)
+        return True
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(0.5)
+            try:
+                message = conn.recv(256).decode(errors="replace").strip()
+            except OSError:
+                return
+        self.on_message(message)
+
+    def close(self) -> None:
+        if self.notifier is not None:
+            self.notifier.setEnabled(False)
+        self.sock.close()
 
 
 def pil_to_qicon(image: Any) -> QIcon:
@@ -121,14 +164,12 @@ class TrayApp:
         self.timer = QTimer()
         self.timer.timeout.connect(self.refresh)
         self.counter = EngineCounter(self.bridge, self.on_counts)
-        self.server = QLocalServer()
-        self.server.newConnection.connect(self.on_instance_message)
+        self.server = InstanceServer(self.on_instance_message)
 
     # -- set-up -------------------------------------------------------------------------
     def start(self) -> bool:
         """Show the icon; False when there is no tray host (the caller says so once)."""
-        QLocalServer.removeServer(instance_name())
-        self.server.listen(instance_name())
+        self.server.listen()
         self.refresh()
         self.timer.start(int(self.settings.refresh_s * 1000))
         self.counter.start()
@@ -289,13 +330,7 @@ class TrayApp:
         else:
             print(f"forge tray: {title}: {body}", file=sys.stderr)
 
-    def on_instance_message(self) -> None:
-        conn = self.server.nextPendingConnection()
-        if conn is None:
-            return
-        conn.waitForReadyRead(500)
-        message = bytes(conn.readAll().data()).decode(errors="replace").strip()
-        conn.disconnectFromServer()
+    def on_instance_message(self, message: str) -> None:
         if message == "activate":
             self.open_results(None)
 

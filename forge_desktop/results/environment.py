@@ -43,7 +43,12 @@ def os_name() -> str:
         return platform.system()
 
 
-def fingerprint(runtimes: list[RuntimeInfo], network: str | None = None) -> dict[str, Any]:
+def fingerprint(runtimes: list[RuntimeInfo], network: str | None = None,
+                noise: list[str] | None = None) -> dict[str, Any]:
+    """``noise``: the noise check's warnings if the caller ran it before measuring (the
+    better moment); else it runs now (about 0.3 s, never raises)."""
+    from forge_desktop.profiling.system import noise_warnings
+
     mem = psutil.virtual_memory()
     env: dict[str, Any] = {
         "host": socket.gethostname(),
@@ -58,6 +63,7 @@ def fingerprint(runtimes: list[RuntimeInfo], network: str | None = None) -> dict
         "forge_version": __version__,
         "runtimes": {r.name: {"version": r.version, "kind": r.kind, "endpoint": r.endpoint,
                               "storage_driver": r.storage_driver} for r in runtimes},
+        "noise_warnings": list(noise) if noise is not None else noise_warnings(),
     }
     if network is not None:
         env["network_mode"] = network

@@ -208,15 +208,34 @@ def test_process_tree_reads_this_process_and_children() -> None:
     assert psutil.Process().memory_info().rss == pytest.approx(alone["rss_bytes"], rel=0.2)
 
 
-def test_an_exited_child_counts_as_gone_even_unreaped() -> None:
-    child = subprocess.Popen(["true"])
-    deadline = time.monotonic() + 5
-    while psutil.Process(child.pid).status() != psutil.STATUS_ZOMBIE:
+def test_snapshots_on_demand_from_another_thread_while_sampling() -> None:
+    prof = MemoryProfiler()  # this process
+    sampler = threading.Thread(target=prof.sample, args=(20, 0.01), name="profile-sampler")
+    sampler.start()
+    marks = [prof.snapshot(f"mark-{i}") for i in range(5)]
+    sampler.join()
+    snaps = prof.snapshots
+    assert len(snaps) == 25 and all(m is not None for m in marks)
+    assert [s["t_s"] for s in snaps] == sorted(s["t_s"] for s in snaps)
+    assert {s.get("label") for s in snaps} >= {f"mark-{i}" for i in range(5)}
+
+
+def _wait_zombie(pid: int) -> None:
+    deadline = time.monotonic() + 10
+    while psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
         assert time.monotonic() < deadline
         time.sleep(0.01)
+
+
+def test_an_exited_child_counts_as_gone_even_unreaped() -> None:
+    child = subprocess.Popen(["sleep", "0.3"])
     try:
         prof = MemoryProfiler([child.pid])
+        assert prof.snapshot() is not None
+        _wait_zombie(child.pid)
         assert prof.sample(5, 0.01) == [] and prof.ended_early
+        with pytest.raises(TargetNotFound):  # already exited when profiling starts
+            MemoryProfiler([child.pid])
     finally:
         child.wait()
 
