@@ -52,15 +52,28 @@ def colours(path: Path) -> int:
     return int(out.strip())
 
 
+def start_tray(env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start `forge tray` on the X server (never offscreen) and wait for its icon."""
+    env = {k: v for k, v in env.items() if k != "QT_QPA_PLATFORM"}
+    proc = subprocess.Popen([sys.executable, "-m", "forge_desktop", "tray"], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        find_icon(20)
+    except AssertionError:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        raise
+    return proc
+
+
 @pytest.fixture
 def tray(desktop_env: dict[str, str],
          tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
     home = tmp_path / "forge-home"
     home.mkdir()
     (home / "tray.json").write_text(json.dumps({"iterations": 3, "refresh_s": 1}))
-    env = {**os.environ, "FORGE_HOME": str(home)}
-    proc = subprocess.Popen([sys.executable, "-m", "forge_desktop", "tray"], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_tray({**os.environ, "FORGE_HOME": str(home)})
     try:
         yield proc, home
     finally:
@@ -117,11 +130,8 @@ def test_malformed_settings_are_ignored_with_a_warning(desktop_env: dict[str, st
     home.mkdir()
     (home / "tray.json").write_text(json.dumps({"refresh_s": "fast", "iterations": -4,
                                                 "notifications": "yes please"}))
-    proc = subprocess.Popen([sys.executable, "-m", "forge_desktop", "tray"], cwd=REPO,
-                            env={**os.environ, "FORGE_HOME": str(home)},
-                            stderr=subprocess.PIPE, text=True)
+    proc = start_tray({**os.environ, "FORGE_HOME": str(home)})
     try:
-        find_icon()
         assert proc.poll() is None
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -14,21 +14,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtWidgets import QApplication
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
-
-from forge_desktop import APP_ID  # noqa: E402
-from forge_desktop.gui.settings import TraySettings  # noqa: E402
-from forge_desktop.gui.tray import TrayApp  # noqa: E402
-from tests.gui.conftest import NotifyServer  # noqa: E402
+from forge_desktop import APP_ID
+from forge_desktop.gui.settings import TraySettings
+from forge_desktop.gui.tray import TrayApp
+from tests.gui.conftest import NotifyServer
 
 
 @pytest.fixture(scope="module")
 def qapp() -> QApplication:
-    app = QApplication.instance() or QApplication([APP_ID])
+    """Offscreen, set only while the application is made: child processes of other tests
+    (a real `forge tray` on Xvfb) must not inherit it."""
+    previous = os.environ.get("QT_QPA_PLATFORM")
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    try:
+        app = QApplication.instance() or QApplication([APP_ID])
+    finally:
+        if previous is None:
+            os.environ.pop("QT_QPA_PLATFORM", None)
+        else:
+            os.environ["QT_QPA_PLATFORM"] = previous
     assert isinstance(app, QApplication)
     app.setQuitOnLastWindowClosed(False)
     return app
