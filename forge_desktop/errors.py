@@ -41,3 +41,11 @@ class Interrupted(ForgeError):
     """The run was stopped by a signal (SIGINT/SIGTERM); cleanup has run."""
 
     exit_code = 130
+
+
+class TargetNotFound(ForgeError):
+    """The process to profile does not exist."""
+
+
+class RegistryUnavailable(ForgeError):
+    """The registry for ``--source pull`` does not answer (or refuses anonymous use)."""

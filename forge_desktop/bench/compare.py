@@ -25,6 +25,7 @@ from forge_desktop.bench.targets import evaluate
 from forge_desktop.config import Config
 from forge_desktop.errors import EngineError, ForgeError, UsageError
 from forge_desktop.models import RunSpec
+from forge_desktop.profiling.system import noise_warnings
 from forge_desktop.results import store
 from forge_desktop.results.environment import fingerprint
 from forge_desktop.results.schema import new_document
@@ -175,6 +176,7 @@ def run_compare(opts: CompareOptions, config: Config, *, progress: ProgressFn | 
     mem_opts = MemoryOptions(containers=opts.containers, samples=opts.memory_samples)
     with cleanup_on_exit(selected, ctx):
         infos = {r.name: r.info() for r in selected}
+        noise = noise_warnings()  # before measuring: afterwards our own load is the noise
         t0 = time.perf_counter()
         runs = Runner(selected, spec, ctx, progress=progress, cancel=cancel,
                       rng=random.Random(opts.seed)).run(
@@ -198,7 +200,7 @@ def run_compare(opts: CompareOptions, config: Config, *, progress: ProgressFn | 
                   "memory_samples": opts.memory_samples, "interleaved": True,
                   "seed": opts.seed, "baseline": opts.baseline}
     doc = new_document(
-        "compare", ctx.run_id, fingerprint(list(infos.values()), opts.network), parameters,
+        "compare", ctx.run_id, fingerprint(list(infos.values()), opts.network, noise), parameters,
         entries, all(not e["errors"] for e in entries),
         comparison=comparison(entries, opts.baseline), like_for_like_warnings=warnings,
         timing={"wall_s": round(wall_s, 3), "startup_lifecycles_s": round(lifecycles_s, 3),

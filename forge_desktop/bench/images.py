@@ -50,6 +50,7 @@ from forge_desktop.errors import (
     ForgeError,
     ImageError,
     Interrupted,
+    RegistryUnavailable,
     RuntimeUnavailable,
     UsageError,
 )
@@ -441,8 +442,6 @@ def not_applicable_reason(runtime: Runtime) -> str:
 
 # -- the registry ---------------------------------------------------------------------------
 
-class RegistryUnavailable(ForgeError):
-    """The registry for ``--source pull`` does not answer (or refuses anonymous use)."""
 
 
 class Registry:

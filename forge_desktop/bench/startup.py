@@ -14,6 +14,8 @@ from forge_desktop.config import MAX_ITERATIONS, MAX_WARMUP, Config
 from forge_desktop.errors import EngineError, UsageError
 from forge_desktop.image import prepare_image
 from forge_desktop.models import NetworkMode, RunContext, RunSpec, Via
+from forge_desktop.profiling.perf import PerformanceProfiler, with_self_timing
+from forge_desktop.profiling.system import noise_warnings
 from forge_desktop.results import store
 from forge_desktop.results.environment import fingerprint
 from forge_desktop.results.schema import new_document
@@ -76,9 +78,10 @@ def runtime_entry(run: RuntimeRun, via: str) -> dict[str, Any]:
 
 
 def build_result(kind: str, ctx: RunContext, runs: Sequence[RuntimeRun],
-                 parameters: dict[str, Any], network: str | None) -> dict[str, Any]:
+                 parameters: dict[str, Any], network: str | None,
+                 noise: list[str] | None = None) -> dict[str, Any]:
     via = parameters.get("via", "api")
-    return new_document(kind, ctx.run_id, fingerprint([r.info for r in runs], network),
+    return new_document(kind, ctx.run_id, fingerprint([r.info for r in runs], network, noise),
                         parameters, [runtime_entry(r, via) for r in runs],
                         all(not r.errors for r in runs))
 
@@ -111,16 +114,21 @@ def run_startup(opts: StartupOptions, config: Config, *, progress: ProgressFn | 
     opts.validate()
     if opts.save:
         store.ensure_writable()
+    perf = PerformanceProfiler()
     ctx = new_run_context()
-    selected, image = resolve(config, opts.runtimes, opts.image, ctx, log)
-    spec = RunSpec(image=image, command=("true",), network=opts.network,  # type: ignore[arg-type]
-                   via=opts.via)  # type: ignore[arg-type]
-    infos = {r.name: r.info() for r in selected}
+    with perf.measure("prepare"):
+        selected, image = resolve(config, opts.runtimes, opts.image, ctx, log)
+        spec = RunSpec(image=image, command=("true",), network=opts.network,  # type: ignore[arg-type]
+                       via=opts.via)  # type: ignore[arg-type]
+        infos = {r.name: r.info() for r in selected}
+        noise = noise_warnings()  # before measuring: afterwards our own load is the noise
     runner = Runner(selected, spec, ctx, progress=progress, cancel=cancel)
-    runs = runner.run(opts.iterations, opts.warmup, infos)
+    with perf.measure("measure"):
+        runs = runner.run(opts.iterations, opts.warmup, infos)
     parameters = {"iterations": opts.iterations, "warmup": opts.warmup, "network": opts.network,
                   "image": image, "via": opts.via, "command": list(spec.command)}
-    doc = build_result("startup", ctx, runs, parameters, opts.network)
+    doc = build_result("startup", ctx, runs, parameters, opts.network, noise)
+    with_self_timing(doc, perf)
     if targets:
         from forge_desktop.bench.targets import evaluate
 

@@ -25,7 +25,7 @@ from typing import IO, Any, Literal
 import psutil
 
 from forge_desktop.config import Config, profiles_dir
-from forge_desktop.errors import ForgeError, RuntimeUnavailable, UsageError
+from forge_desktop.errors import RuntimeUnavailable, TargetNotFound, UsageError
 from forge_desktop.profiling.procmem import ProcessTree, Sampler
 
 MAX_SAMPLES = 100_000
@@ -39,8 +39,6 @@ OnSample = Callable[[Snapshot, int, int], None]
 """(snapshot, samples taken so far, samples asked for)"""
 
 
-class TargetNotFound(ForgeError):
-    """The process to profile does not exist (exit code 1)."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -55,7 +54,7 @@ def find_results(ids: Sequence[str], directory: Path | None = None) -> list[dict
     except (FileNotFoundError, NotADirectoryError):
         names = []
     except OSError as exc:
-        raise StoreError(f"cannot read {directory}: {store._why(exc)}") from None
+        raise StoreError(f"cannot read {directory}: {store.why_failed(exc)}") from None
     docs: list[dict[str, Any]] = []
     seen: set[str] = set()
     for wanted in ids:
@@ -136,35 +135,7 @@ def _target_mode(path: Path) -> int:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Like ``store.atomic_write_json``: a temp file in the target directory, fsync, rename,
-    fsync the directory; on any failure the temp file is removed and the target untouched."""
-    mode = _target_mode(path)
-    directory = path.parent
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise StoreError(f"cannot write {path}: {store._why(exc)}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-        dfd = os.open(directory, os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise StoreError(f"cannot write {path}: {store._why(exc)}; nothing was written") \
-            from None
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    store.atomic_write_bytes(path, data, _target_mode(path))
 
 
 def json_payload(docs: Sequence[dict[str, Any]]) -> Any:

@@ -15,7 +15,8 @@ from forge_desktop.errors import StoreError
 from forge_desktop.results.schema import validate
 
 
-def _why(exc: OSError) -> str:
+def why_failed(exc: OSError) -> str:
+    """An OSError in words a user acts on."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return "the disk is full"
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
@@ -34,25 +35,27 @@ def ensure_writable(directory: Path | None = None) -> Path:
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise StoreError(f"cannot write results to {directory}: {_why(exc)}; set FORGE_HOME to "
-                         "a writable directory") from None
+        raise StoreError(f"cannot write results to {directory}: {why_failed(exc)}; set "
+                         "FORGE_HOME to a writable directory") from None
     return directory
 
 
-def atomic_write_json(path: Path, doc: Any) -> None:
+def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
     """Temp file in the same directory, fsync, rename, fsync the directory: a reader sees the
-    old state or the complete new file, never a part."""
-    data = (json.dumps(doc, indent=2, sort_keys=False) + "\n").encode()
+    old state or the complete new file, never a part. ``mode``: the new file's permissions
+    (default: mkstemp's private 0600)."""
     directory = path.parent
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     except OSError as exc:
-        raise StoreError(f"cannot write {path}: {_why(exc)}") from None
+        raise StoreError(f"cannot write {path}: {why_failed(exc)}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
         dfd = os.open(directory, os.O_DIRECTORY)
         try:
@@ -62,11 +65,15 @@ def atomic_write_json(path: Path, doc: Any) -> None:
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise StoreError(f"cannot write {path}: {_why(exc)}; nothing was saved") from None
+        raise StoreError(f"cannot write {path}: {why_failed(exc)}; nothing was saved") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def atomic_write_json(path: Path, doc: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(doc, indent=2) + "\n").encode())
 
 
 def save(doc: dict[str, Any], directory: Path | None = None) -> Path:

@@ -129,17 +129,28 @@ class DockerRuntime:
         return list(data.get("RootFS", {}).get("Layers", []))
 
     def pull(self, image: str, timeout_s: float) -> None:
-        repo, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
-        import docker
+        """The SDK's pull streams without a read timeout, so it runs in a worker thread that
+        we stop waiting for after ``timeout_s``."""
+        import threading
 
-        client = docker.APIClient(version="auto", timeout=timeout_s,
-                                  **docker.utils.kwargs_from_env())
-        try:
-            client.pull(repo, tag=tag or "latest")
-        except Exception as exc:  # noqa: BLE001
-            raise ImageError(f"docker could not pull {image}: {first_line(str(exc))}") from None
-        finally:
-            client.close()
+        repo, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
+        client = self.client()
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                client.pull(repo, tag=tag or "latest")
+            except BaseException as exc:  # noqa: BLE001 - reported by the caller's thread
+                failure.append(exc)
+
+        worker = threading.Thread(target=work, daemon=True, name="forge-docker-pull")
+        worker.start()
+        worker.join(timeout_s)
+        if worker.is_alive():
+            raise ImageError(f"docker could not pull {image} within {timeout_s:g} s; check the "
+                             "registry or pull it yourself")
+        if failure:
+            raise ImageError(f"docker could not pull {image}: {first_line(str(failure[0]))}")
 
     def import_tar(self, tar_path: Path, image: str) -> None:
         repo, _, tag = image.rpartition(":")
