@@ -29,6 +29,11 @@ class EngineError(ForgeError):
     """An engine answered with an error, or did not answer within its timeout."""
 
 
+class EngineTimeout(EngineError):
+    """An engine did not answer within its timeout: it is hung, not merely failing. The run
+    stops using it at once (no retries, no cleanup calls that would hang too)."""
+
+
 class ImageError(ForgeError):
     """The benchmark image is missing and could not be prepared."""
 

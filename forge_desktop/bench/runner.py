@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from forge_desktop.errors import ForgeError, Interrupted, RuntimeUnavailable
+from forge_desktop.errors import EngineTimeout, ForgeError, Interrupted, RuntimeUnavailable
 from forge_desktop.models import RunContext, RunSpec, RuntimeInfo, Sample
 from forge_desktop.runtimes.base import Runtime
 
@@ -96,7 +96,8 @@ class Runner:
             return
         try:
             sample = run.runtime.run_once(self.spec, self.ctx, seq)
-        except RuntimeUnavailable as exc:
+        except (RuntimeUnavailable, EngineTimeout) as exc:
+            # unavailable, or hung: retrying would only wait out more timeouts
             run.errors.append(str(exc))
             run.stopped = True
             return

@@ -7,7 +7,7 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 
-from forge_desktop.errors import EngineError, UsageError
+from forge_desktop.errors import EngineError, EngineTimeout, UsageError
 
 Clock = Callable[[], float]
 """Seconds from an arbitrary origin; ``time.perf_counter`` unless a test injects one."""
@@ -32,7 +32,7 @@ def run_cmd(argv: Sequence[str], timeout_s: float, what: str) -> subprocess.Comp
         return subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout_s,
                               check=False, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
-        raise EngineError(f"{what} did not finish within {timeout_s:g} s") from None
+        raise EngineTimeout(f"{what} did not finish within {timeout_s:g} s") from None
     except OSError as exc:
         raise EngineError(f"{what} could not start {argv[0]}: {exc.strerror}") from None
 
@@ -51,7 +51,7 @@ def timed_cmd(argv: Sequence[str], timeout_s: float, what: str,
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
-        raise EngineError(f"{what} did not finish within {timeout_s:g} s") from None
+        raise EngineTimeout(f"{what} did not finish within {timeout_s:g} s") from None
     except BaseException:
         proc.kill()
         proc.wait()

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forge_desktop.errors import EngineError, ImageError, RuntimeUnavailable
+from forge_desktop.errors import EngineError, EngineTimeout, ImageError, RuntimeUnavailable
 from forge_desktop.models import (
     LABEL_OWNER,
     LABEL_RUN,
@@ -60,6 +60,9 @@ class DockerRuntime:
         self._client: docker.APIClient | None = None
         self._reason: str | None = None
         self._checked = False
+        self.hung = False
+        """Set when a call timed out: later cleanup calls would hang too, so they are skipped
+        (the next run sweeps this run's containers once the daemon answers again)."""
 
     # -- connection -------------------------------------------------------------------------
     def client(self) -> docker.APIClient:
@@ -108,7 +111,8 @@ class DockerRuntime:
     def _error(self, what: str, exc: BaseException) -> EngineError:
         text = getattr(exc, "explanation", None) or str(exc)
         if "timed out" in str(exc) or "Timeout" in type(exc).__name__:
-            return EngineError(f"docker: {what} did not answer within {self.timeout_s:g} s")
+            self.hung = True
+            return EngineTimeout(f"docker: {what} did not answer within {self.timeout_s:g} s")
         return EngineError(f"docker: {what} failed: {first_line(str(text))}")
 
     # -- images -----------------------------------------------------------------------------
@@ -276,6 +280,8 @@ class DockerRuntime:
 
     # -- cleanup ----------------------------------------------------------------------------
     def _remove_quietly(self, cid: str) -> bool:
+        if self.hung:
+            return False
         try:
             assert self._client is not None
             self._client.remove_container(cid, force=True)
@@ -288,6 +294,8 @@ class DockerRuntime:
         return list(client.containers(all=True, filters={"label": LABEL_RUN}))
 
     def cleanup(self, run_id: str | None = None) -> int:
+        if self.hung:
+            return 0
         try:
             containers = self.labelled()
         except Exception:  # noqa: BLE001 - engine gone: nothing we can remove now

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from forge_desktop.config import forge_home
-from forge_desktop.errors import EngineError, RuntimeUnavailable
+from forge_desktop.errors import EngineError, EngineTimeout, RuntimeUnavailable
 from forge_desktop.models import (
     OCI_ID_PREFIX,
     RunContext,
@@ -172,7 +172,7 @@ class OciRuntime:
                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
                     timeout=self.timeout_s, check=False).returncode
             except subprocess.TimeoutExpired:
-                raise EngineError(f"{self.name} run --detach did not finish within "
+                raise EngineTimeout(f"{self.name} run --detach did not finish within "
                                   f"{self.timeout_s:g} s") from None
             if code != 0:
                 err.seek(0)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forge_desktop.errors import EngineError, ImageError, RuntimeUnavailable
+from forge_desktop.errors import EngineError, EngineTimeout, ImageError, RuntimeUnavailable
 from forge_desktop.models import (
     LABEL_OWNER,
     LABEL_RUN,
@@ -69,6 +69,8 @@ class PodmanRuntime:
         self._reason: str | None = None
         self._checked = False
         self._service: subprocess.Popen[bytes] | None = None
+        self.hung = False
+        """Set when a call timed out; cleanup calls are then skipped (see DockerRuntime)."""
         self._service_dir: str | None = None
 
     # -- connection -------------------------------------------------------------------------
@@ -186,7 +188,8 @@ class PodmanRuntime:
                 resp = api.delete(path, params=params, timeout=timeout)
         except Exception as exc:  # noqa: BLE001
             if "timed out" in str(exc) or "Timeout" in type(exc).__name__:
-                raise EngineError(f"podman: {method} {path} did not answer within "
+                self.hung = True
+                raise EngineTimeout(f"podman: {method} {path} did not answer within "
                                   f"{timeout:g} s") from None
             why = explain_connection_error(exc, self.endpoint, "podman", START_HINT)
             raise EngineError(f"podman: {why}") from None
@@ -345,6 +348,8 @@ class PodmanRuntime:
 
     # -- cleanup ----------------------------------------------------------------------------
     def _remove_quietly(self, cid: str) -> bool:
+        if self.hung:
+            return False
         try:
             # timeout=0: kill at once; `sleep` as PID 1 ignores SIGTERM, so the default
             # 10 s grace period would be spent on every running container
@@ -366,6 +371,8 @@ class PodmanRuntime:
 
     def cleanup(self, run_id: str | None = None) -> int:
         """Remove labelled containers; without an API service, through the podman CLI."""
+        if self.hung:
+            return 0
         via_cli = self._client is None and self._service is None and self._can_start_service()
         try:
             containers = self._labelled_cli() if via_cli else self.labelled()
