@@ -1,0 +1,542 @@
+"""Results as history: filters, trends with change points, regression checks, machines.
+
+Pure functions over the index's :class:`~forge_desktop.results.index.ResultSummary` rows; the
+regression check also takes the startup samples of a few documents through a ``load``
+callable, so tests hand in dicts and the CLI hands in files.
+
+Three rules keep comparisons honest:
+
+- Only like is compared with like. Results are grouped by machine
+  (:func:`~forge_desktop.results.environment.machine_key`: host, CPU, core count, memory);
+  ``check`` compares results of one machine only, ``trend`` draws one series per machine and
+  runtime (startup series are split further by how startup was timed, ``network/via``: an
+  API call and a ``docker run`` command are different measurements).
+- Across machines only ratios are compared: each runtime's startup divided by a baseline
+  runtime's startup *in the same result*, so a faster laptop does not read as a faster runtime.
+- A regression needs evidence, asv-style: a significant rank test, a confidence interval of
+  the slowdown that excludes 1, and a slowdown larger than a minimum factor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from forge_desktop.errors import UsageError
+from forge_desktop.results.index import (
+    DISK_KINDS,
+    MEMORY_KINDS,
+    STARTUP_KINDS,
+    ResultSummary,
+    machine_id,
+)
+from forge_desktop.results.schema import KINDS
+
+MIB = 1024 * 1024
+ALPHA = 0.05
+DEFAULT_LAST = 5
+DEFAULT_MAX_REGRESSION_PCT = 10.0
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: str
+    """How it is shown; summaries keep ms for startup and bytes for the others."""
+    kinds: tuple[str, ...]
+    """The result kinds that carry it."""
+    title: str
+
+    def show(self, value: float) -> float:
+        return value if self.unit == "ms" else value / MIB
+
+
+METRICS: dict[str, Metric] = {m.name: m for m in (
+    Metric("startup", "ms", STARTUP_KINDS, "median startup"),
+    Metric("daemon_memory", "MiB", MEMORY_KINDS, "daemon memory (PSS)"),
+    Metric("per_container_memory", "MiB", MEMORY_KINDS, "memory per running container"),
+    Metric("disk", "MiB", DISK_KINDS, "disk: benchmark image + one container"),
+)}
+
+
+# --- selecting ------------------------------------------------------------------------------
+
+_AGE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)$", re.IGNORECASE)
+_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_since(text: str, now: dt.datetime | None = None) -> float:
+    """``--since``: an ISO date or time (no zone: local time), or an age back from ``now``
+    (``30m``, ``24h``, ``7d``, ``2w``). Epoch seconds."""
+    raw = text.strip()
+    if m := _AGE.match(raw):
+        now = now or dt.datetime.now(dt.UTC)
+        return now.timestamp() - float(m[1]) * _SECONDS[m[2].lower()]
+    try:
+        stamp = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        raise UsageError(f"--since must be a date (2026-11-01, 2026-11-01T08:00) or an age "
+                         f"(30m, 24h, 7d, 2w), got {text!r}") from None
+    if stamp.tzinfo is None:
+        stamp = stamp.astimezone()  # a naive time is the user's local time
+    return stamp.timestamp()
+
+
+def check_limit(limit: int | None) -> None:
+    if limit is not None and limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {limit}")
+
+
+def check_kind(kind: str | None) -> None:
+    if kind is not None and kind not in KINDS:
+        raise UsageError(f"--kind must be one of {', '.join(KINDS)}, got {kind!r}")
+
+
+def check_metric(metric: str) -> Metric:
+    if metric not in METRICS:
+        raise UsageError(f"--metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    return METRICS[metric]
+
+
+def select(results: Iterable[ResultSummary], *, kind: str | None = None,
+           runtime: str | None = None, since_ts: float | None = None,
+           limit: int | None = None) -> list[ResultSummary]:
+    """Filter (order kept: the index gives newest first), then keep the first ``limit``."""
+    chosen = [s for s in results
+              if (kind is None or s.kind == kind)
+              and (runtime is None or runtime in s.runtimes)
+              and (since_ts is None or s.created_ts >= since_ts)]
+    return chosen if limit is None else chosen[:limit]
+
+
+def newest_first(results: Iterable[ResultSummary]) -> list[ResultSummary]:
+    return sorted(results, key=lambda s: (s.created_ts, s.id), reverse=True)
+
+
+# --- change points --------------------------------------------------------------------------
+
+MAD_TO_SD = 1.4826
+"""Scales the median absolute deviation to a standard deviation for normal data."""
+
+
+@dataclass(frozen=True)
+class ChangePoint:
+    index: int
+    value: float
+    reference: float
+    """Median of the window of points before it."""
+    change_pct: float
+
+
+def change_points(values: Sequence[float], window: int = 5, threshold: float = 3.0,
+                  min_change: float = 0.10, min_history: int = 3) -> list[ChangePoint]:
+    """Points where a series moves to a new level, by a rolling robust test.
+
+    Point ``i`` is a change point when it differs from the median of the previous ``window``
+    points by more than ``threshold`` scaled MADs (MAD x 1.4826, a robust standard deviation)
+    AND by more than ``min_change`` (10%) of that median: the MAD test alone flags tiny moves
+    in a very quiet series, the relative floor alone ignores noise. The window never reaches
+    back across the last change point, so a step is reported once, at its first point, and
+    the points after it are judged against the new level. At least ``min_history`` points
+    (since the series began or since the last change) are needed to judge one. A lone spike
+    is reported too: the next points show whether the level really moved.
+    """
+    found: list[ChangePoint] = []
+    start = 0
+    for i, x in enumerate(values):
+        history = values[max(start, i - window):i]
+        if len(history) < min_history:
+            continue
+        ref = statistics.median(history)
+        spread = MAD_TO_SD * statistics.median([abs(h - ref) for h in history])
+        delta = abs(x - ref)
+        relative = delta / abs(ref) if ref else (math.inf if delta else 0.0)
+        if delta > threshold * spread and relative > min_change:
+            pct = 100 * (x - ref) / abs(ref) if ref else math.copysign(math.inf, x - ref)
+            found.append(ChangePoint(i, float(x), float(ref), pct))
+            start = i
+    return found
+
+
+# --- trends ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Point:
+    id: str
+    kind: str
+    created_at: str
+    created_ts: float
+    value: float
+    """In the metric's display unit (ms or MiB)."""
+
+
+@dataclass(frozen=True)
+class Series:
+    machine: str
+    host: str
+    runtime: str
+    setup: str | None
+    points: tuple[Point, ...]
+    """Oldest first."""
+    changes: tuple[ChangePoint, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        changed = {c.index: c for c in self.changes}
+        return {"machine": machine_id(self.machine), "machine_key": self.machine,
+                "host": self.host, "runtime": self.runtime, "setup": self.setup,
+                "points": [{**asdict(p), "change_point": i in changed,
+                            "change_pct": round(changed[i].change_pct, 2) if i in changed
+                            else None} for i, p in enumerate(self.points)],
+                "change_points": [asdict(c) for c in self.changes]}
+
+
+def trend(results: Iterable[ResultSummary], metric: str,
+          runtime: str | None = None) -> list[Series]:
+    """One series per machine, runtime (and, for startup, timing set-up), oldest point first,
+    from every result kind that carries the metric."""
+    spec = check_metric(metric)
+    groups: dict[tuple[str, str, str | None], list[Point]] = {}
+    hosts: dict[str, str] = {}
+    for s in sorted(results, key=lambda s: (s.created_ts, s.id)):
+        if s.kind not in spec.kinds:
+            continue
+        for name, figures in s.metrics.items():
+            value = figures.get(metric)
+            if value is None or (runtime is not None and name != runtime):
+                continue
+            setup = s.setups.get(name) if metric == "startup" else None
+            groups.setdefault((s.machine, name, setup), []).append(
+                Point(s.id, s.kind, s.created_at, s.created_ts, spec.show(value)))
+            hosts[s.machine] = s.host
+    return [Series(machine, hosts[machine], name, setup, tuple(points),
+                   tuple(change_points([p.value for p in points])))
+            for (machine, name, setup), points in sorted(
+                groups.items(), key=lambda kv: (hosts[kv[0][0]], kv[0][0], kv[0][1],
+                                                kv[0][2] or ""))]
+
+
+# --- machines -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MachineRow:
+    machine: str
+    host: str
+    environment: dict[str, Any]
+    results: int
+    first_ts: float
+    last_ts: float
+    baseline_runtime: str
+    ratios: dict[str, tuple[float, int]]
+    """runtime -> (median over results of startup / baseline's startup, results counted)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"machine": machine_id(self.machine), "machine_key": self.machine,
+                "host": self.host, "environment": self.environment, "results": self.results,
+                "first": _iso(self.first_ts), "last": _iso(self.last_ts),
+                "baseline_runtime": self.baseline_runtime,
+                "startup_ratios": {k: {"ratio": round(r, 4), "results": n}
+                                   for k, (r, n) in self.ratios.items()}}
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds") \
+        .replace("+00:00", "Z")
+
+
+def machines(results: Iterable[ResultSummary],
+             baseline_runtime: str = "docker") -> list[MachineRow]:
+    """One row per machine, newest activity first. A runtime's ratio is its median startup
+    divided by the baseline runtime's in the same result (same run, same conditions), then
+    the median of those ratios over the machine's results: 0.6 reads "60% of docker's time"."""
+    groups: dict[str, list[ResultSummary]] = {}
+    for s in results:
+        groups.setdefault(s.machine, []).append(s)
+    rows = []
+    for key, group in groups.items():
+        per_runtime: dict[str, list[float]] = {}
+        for s in group:
+            if s.kind not in STARTUP_KINDS:
+                continue
+            base = s.metrics.get(baseline_runtime, {}).get("startup")
+            if not base:
+                continue
+            for name, figures in s.metrics.items():
+                if name != baseline_runtime and figures.get("startup") is not None:
+                    per_runtime.setdefault(name, []).append(figures["startup"] / base)
+        newest = max(group, key=lambda s: s.created_ts)
+        rows.append(MachineRow(
+            key, newest.host, newest.environment, len(group),
+            min(s.created_ts for s in group), newest.created_ts, baseline_runtime,
+            {k: (statistics.median(v), len(v)) for k, v in sorted(per_runtime.items())}))
+    return sorted(rows, key=lambda r: r.last_ts, reverse=True)
+
+
+# --- regression check -----------------------------------------------------------------------
+
+GROUPS: dict[str, tuple[str, ...]] = {
+    "startup": ("startup",),
+    "memory": ("daemon_memory", "per_container_memory"),
+    "disk": ("disk",),
+}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One metric group: the newest result carrying it and, per runtime, the baseline
+    results (``--baseline ID``, or the previous N of the same kind on the same machine)."""
+
+    group: str
+    current: ResultSummary
+    baselines: dict[str, tuple[ResultSummary, ...]]
+    explicit: bool
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    metric: str
+    runtime: str
+    unit: str
+    current: float | None
+    baseline: float | None
+    change_pct: float | None
+    """Positive: slower or bigger."""
+    ci: tuple[float, float] | None
+    """95% CI of the slowdown factor (current / baseline), startup only."""
+    p_value: float | None
+    n_current: int
+    n_baseline: int
+    status: str
+    """regression, improvement, ok, no baseline or not comparable."""
+    current_id: str
+    baseline_ids: tuple[str, ...]
+    detail: str = ""
+    host: str = ""
+    machine: str = ""
+    """The short machine id (``machine_id``) of the results compared."""
+
+
+@dataclass
+class CheckReport:
+    max_regression_pct: float
+    comparisons: list[Comparison] = field(default_factory=list)
+    rows: list[CheckRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[CheckRow]:
+        return [r for r in self.rows if r.status == "regression"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "max_regression_pct": self.max_regression_pct, "alpha": ALPHA,
+            "comparisons": [{"group": c.group, "host": c.current.host,
+                             "machine": machine_id(c.current.machine),
+                             "current": c.current.id,
+                             "current_kind": c.current.kind,
+                             "baseline": "given" if c.explicit else "previous results",
+                             "baselines": {k: [s.id for s in v]
+                                           for k, v in c.baselines.items()}}
+                            for c in self.comparisons],
+            "rows": [{**asdict(r), "ci": list(r.ci) if r.ci else None} for r in self.rows],
+            "regressions": [{"metric": r.metric, "runtime": r.runtime, "host": r.host,
+                             "machine": r.machine, "change_pct": r.change_pct}
+                            for r in self.regressions],
+            "regressed": bool(self.regressions), "notes": self.notes}
+
+
+def check_max_regression(value: float) -> float:
+    if not math.isfinite(value) or value <= 0:
+        raise UsageError(f"--max-regression must be a positive percentage, got {value:g}")
+    return value
+
+
+def check_last(value: int) -> int:
+    if value < 1:
+        raise UsageError(f"--last must be at least 1, got {value}")
+    return value
+
+
+def _carries(s: ResultSummary, group: str) -> bool:
+    metrics = GROUPS[group]
+    return s.kind in METRICS[metrics[0]].kinds and any(
+        m in figures for figures in s.metrics.values() for m in metrics)
+
+
+def _order(s: ResultSummary) -> tuple[float, str]:
+    return s.created_ts, s.id
+
+
+def _same_setup(group: str, runtime: str, a: ResultSummary, b: ResultSummary) -> bool:
+    return group != "startup" or a.setups.get(runtime) == b.setups.get(runtime)
+
+
+def plan_check(results: Sequence[ResultSummary], baseline: ResultSummary | None = None,
+               last: int = DEFAULT_LAST) -> tuple[list[Comparison], list[str]]:
+    """Which results to compare (one comparison per machine and metric group), and notes.
+
+    Every machine is checked against its own history (results copied from several machines
+    into one folder are checked machine by machine); with an explicit baseline, only the
+    baseline's machine. Per group, the current result is the newest on that machine carrying
+    the group (and newer than an explicit baseline); per runtime, the baseline is the
+    explicit one or the previous ``last`` results of the current's kind on that machine that
+    measured the runtime (for startup: timed the same way, ``network/via``)."""
+    ordered = newest_first(results)
+    notes: list[str] = []
+    if baseline is not None:
+        wanted = [baseline.machine]
+        others = {s.host for s in ordered if s.machine != baseline.machine}
+        if others:
+            notes.append(f"results of other machines ({', '.join(sorted(others))}) are not "
+                         f"compared with {baseline.id}: check compares results of the same "
+                         "machine")
+    else:
+        wanted = list(dict.fromkeys(s.machine for s in ordered))
+    comparisons = []
+    for machine in wanted:
+        comparisons += _plan_machine([s for s in ordered if s.machine == machine], baseline,
+                                     last, notes)
+    if not comparisons and not notes:
+        notes.append("no result with startup, memory or disk figures to check")
+    return comparisons, notes
+
+
+def _plan_machine(local: list[ResultSummary], baseline: ResultSummary | None, last: int,
+                  notes: list[str]) -> list[Comparison]:
+    comparisons = []
+    for group in GROUPS:
+        carriers = [s for s in local if _carries(s, group)]
+        if baseline is not None:
+            if not _carries(baseline, group):
+                continue
+            newer = [s for s in carriers if _order(s) > _order(baseline)]
+            if not newer:
+                notes.append(f"{group}: nothing newer than {baseline.id} on this machine "
+                             "to compare with it")
+                continue
+            current = newer[0]
+            bases: dict[str, tuple[ResultSummary, ...]] = {
+                name: (baseline,) for name in current.metrics if name in baseline.metrics}
+            comparisons.append(Comparison(group, current, bases, True))
+            continue
+        if not carriers:
+            continue
+        current, previous = carriers[0], [s for s in carriers[1:]
+                                          if s.kind == carriers[0].kind]
+        bases = {}
+        for name, figures in current.metrics.items():
+            wanted = [m for m in GROUPS[group] if m in figures]
+            if not wanted:
+                continue
+            bases[name] = tuple([s for s in previous
+                                 if any(m in s.metrics.get(name, {}) for m in wanted)
+                                 and _same_setup(group, name, current, s)][:last])
+        comparisons.append(Comparison(group, current, bases, False))
+    return comparisons
+
+
+def startup_samples(doc: Mapping[str, Any], runtime: str) -> list[float]:
+    for entry in doc.get("runtimes", []):
+        if isinstance(entry, dict) and entry.get("runtime") == runtime:
+            return [float(s["total_ms"]) for s in entry.get("samples") or []
+                    if isinstance(s, dict) and isinstance(s.get("total_ms"), int | float)
+                    and not isinstance(s.get("total_ms"), bool) and s["total_ms"] > 0]
+    return []
+
+
+def startup_row(runtime: str, current: Sequence[float], baseline: Sequence[float],
+                max_regression_pct: float, current_id: str = "",
+                baseline_ids: tuple[str, ...] = ()) -> CheckRow:
+    """Startup of one runtime against its baseline samples. A regression when all three
+    hold: Mann-Whitney p < 0.05, the 95% CI of the slowdown (current / baseline medians,
+    bootstrap) excludes 1, and the median slowdown exceeds ``max_regression_pct``."""
+    from forge_desktop.bench import stats
+
+    speedup, (lo, hi) = stats.ratio_of_medians_ci(current, baseline)
+    slowdown, ci = 1 / speedup, (1 / hi, 1 / lo)
+    p = stats.mann_whitney_p(current, baseline)
+    change = 100 * (slowdown - 1)
+    if p < ALPHA and ci[0] > 1 and change > max_regression_pct:
+        status = "regression"
+    elif p < ALPHA and ci[1] < 1 and 100 * (speedup - 1) > max_regression_pct:
+        status = "improvement"
+    else:
+        status = "ok"
+    return CheckRow("startup", runtime, "ms", stats.median(current), stats.median(baseline),
+                    change, ci, p, len(current), len(baseline), status, current_id,
+                    baseline_ids)
+
+
+def size_row(metric: str, runtime: str, current: float, baseline: Sequence[float],
+             max_regression_pct: float, current_id: str = "",
+             baseline_ids: tuple[str, ...] = ()) -> CheckRow:
+    """Memory or disk: one figure per result, so no test; the baseline is the median of the
+    baseline results' figures, and a change beyond ``max_regression_pct`` is the call (the
+    figures are from one machine: ``plan_check`` sees to it)."""
+    base = statistics.median(baseline)
+    change = 100 * (current / base - 1) if base else 0.0
+    if change > max_regression_pct:
+        status = "regression"
+    elif current > 0 and 100 * (base / current - 1) > max_regression_pct:
+        status = "improvement"
+    else:
+        status = "ok"
+    return CheckRow(metric, runtime, "bytes", current, base, change, None, None, 1,
+                    len(baseline), status, current_id, baseline_ids)
+
+
+def run_check(results: Sequence[ResultSummary], load: Callable[[ResultSummary], Mapping[str, Any]],
+              *, baseline: ResultSummary | None = None, last: int = DEFAULT_LAST,
+              max_regression_pct: float = DEFAULT_MAX_REGRESSION_PCT) -> CheckReport:
+    """Compare the newest results with their baseline, metric by metric, runtime by runtime."""
+    check_max_regression(max_regression_pct)
+    check_last(last)
+    comparisons, notes = plan_check(results, baseline, last)
+    report = CheckReport(max_regression_pct, comparisons, notes=notes)
+    docs: dict[str, Mapping[str, Any]] = {}
+
+    def doc(s: ResultSummary) -> Mapping[str, Any]:
+        if s.id not in docs:
+            docs[s.id] = load(s)
+        return docs[s.id]
+
+    for comp in comparisons:
+        cur = comp.current
+        for name in sorted(cur.metrics):
+            for metric in GROUPS[comp.group]:
+                if metric in cur.metrics[name]:
+                    row = _compare(comp, name, metric, doc, max_regression_pct)
+                    report.rows.append(replace(row, host=cur.host,
+                                               machine=machine_id(cur.machine)))
+    return report
+
+
+def _compare(comp: Comparison, name: str, metric: str,
+             doc: Callable[[ResultSummary], Mapping[str, Any]],
+             max_regression_pct: float) -> CheckRow:
+    cur = comp.current
+    value = cur.metrics[name][metric]
+    bases = [s for s in comp.baselines.get(name, ()) if metric in s.metrics.get(name, {})]
+    ids = tuple(s.id for s in bases)
+    unit = "ms" if metric == "startup" else "bytes"
+    if not bases:
+        return CheckRow(metric, name, unit, value, None, None, None, None, 0, 0, "no baseline",
+                        cur.id, ())
+    if metric != "startup":
+        return size_row(metric, name, value, [s.metrics[name][metric] for s in bases],
+                        max_regression_pct, cur.id, ids)
+    if comp.explicit and not _same_setup("startup", name, cur, bases[0]):
+        return CheckRow(metric, name, unit, value, bases[0].metrics[name][metric], None, None,
+                        None, 0, 0, "not comparable", cur.id, ids,
+                        f"timed differently: {cur.setups.get(name)} vs "
+                        f"{bases[0].setups.get(name)}")
+    current = startup_samples(doc(cur), name)
+    pooled = [x for s in bases for x in startup_samples(doc(s), name)]
+    if not current or not pooled:
+        return CheckRow(metric, name, unit, value, None, None, None, None, len(current),
+                        len(pooled), "no baseline", cur.id, ids, "no startup samples")
+    return startup_row(name, current, pooled, max_regression_pct, cur.id, ids)

@@ -1,0 +1,491 @@
+"""A fast index of the saved results: one summary per JSON file, cached beside the files.
+
+The JSON files stay the source of truth. The cache, ``.index.sqlite`` in the results
+directory, maps a file name to the ``(mtime_ns, size)`` it had when it was read and to what
+was learnt from it: a :class:`ResultSummary` (everything ``forge results list``, ``trend`` and
+``machines`` need) or the reason the file was skipped. Each scan lists the directory and stats
+every file (no reads); a file whose mtime or size changed is read again, new files are read,
+rows of removed files are dropped, all in one SQLite transaction, so a crash or a concurrent
+scan leaves the old index or the new one, never a mix (the same promise as
+``store.atomic_write_json`` gives result files).
+
+The cache is an optimisation only: if it is corrupt it is rebuilt; if it cannot be opened or
+written (a read-only directory, a lock held by another forge, a full disk) the scan reads the
+files and carries on. A file that is not a forge result, is not valid JSON or has a newer schema
+version is skipped with a reason, never fatal; skips are cached too (their reason is printed on
+every scan), and the cache is dropped whenever this forge's schema version or the summary
+format changes, so an upgraded forge re-reads what an older one had to skip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from forge_desktop.errors import ForgeError, StoreError, UsageError
+from forge_desktop.results.schema import SCHEMA_VERSION, validate
+
+INDEX_NAME = ".index.sqlite"
+INDEX_FORMAT = 3
+"""Bump when :class:`ResultSummary` or :func:`summarize` changes: old caches are rebuilt."""
+_USER_VERSION = INDEX_FORMAT * 1000 + SCHEMA_VERSION
+MIB = 1024 * 1024
+KIB = 1024
+
+STARTUP_KINDS = ("startup", "compare")
+MEMORY_KINDS = ("memory", "compare")
+DISK_KINDS = ("disk", "compare")
+HEADLINE_UNITS = {"startup": "ms", "compare": "ms", "image": "ms", "memory": "MiB",
+                  "disk": "KiB"}
+"""startup/compare/image: median ms; memory: MiB per running container; disk: KiB that one
+created container adds."""
+
+
+@dataclass(frozen=True)
+class ResultSummary:
+    """What the index keeps of one result file.
+
+    The scalar fields are columns of the cache; ``row_json`` (the result as ``forge results
+    list --json`` prints it, headline included) and ``detail_json`` (``metrics``, ``setups``,
+    ``environment``) stay JSON text until first used, so listing 10,000 results decodes only
+    the rows it shows, and ``--json`` copies text. ``metrics`` holds, per runtime, the
+    figures history works with: ``startup`` (median ms), ``daemon_memory`` (daemon PSS
+    bytes), ``per_container_memory`` (bytes per running container) and ``disk`` (benchmark
+    image plus one created container, bytes: the ``disk_mb`` target's figure)."""
+
+    file: str
+    id: str
+    kind: str
+    created_at: str
+    created_ts: float
+    complete: bool
+    warnings: int
+    errors: int
+    host: str
+    machine: str
+    """``environment.machine_key``: host, CPU model, core count, memory size."""
+    runtimes: tuple[str, ...]
+    headline_unit: str
+    row_json: str = field(repr=False, compare=False)
+    detail_json: str = field(repr=False, compare=False)
+
+    @cached_property
+    def row(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.row_json)
+        return value
+
+    @property
+    def headline(self) -> dict[str, float]:
+        """Runtime -> the kind's headline figure in ``headline_unit``."""
+        return self.row["headline"]["values"]  # type: ignore[no-any-return]
+
+    @cached_property
+    def _detail(self) -> dict[str, Any]:
+        value: dict[str, Any] = json.loads(self.detail_json)
+        return value
+
+    @property
+    def metrics(self) -> dict[str, dict[str, float]]:
+        return self._detail["metrics"]  # type: ignore[no-any-return]
+
+    @property
+    def setups(self) -> dict[str, str]:
+        """Per runtime, how startup was timed (``network/via``): like is compared with like."""
+        return self._detail["setups"]  # type: ignore[no-any-return]
+
+    @property
+    def environment(self) -> dict[str, Any]:
+        """The fingerprint without the per-runtime part: os, kernel, arch, cpu_model,
+        cpu_count, memory_total_bytes, cgroup_version."""
+        return self._detail["environment"]  # type: ignore[no-any-return]
+
+    def columns(self) -> tuple[Any, ...]:
+        return (self.id, self.kind, self.created_at, self.created_ts, int(self.complete),
+                self.warnings, self.errors, self.host, self.machine, _SEP.join(self.runtimes),
+                self.headline_unit, self.row_json, self.detail_json)
+
+    @classmethod
+    def from_columns(cls, file: str, row: Sequence[Any]) -> ResultSummary:
+        """Rebuild from the cache. Fills ``__dict__`` directly: a frozen dataclass's
+        ``__init__`` costs one ``object.__setattr__`` per field, a third of a warm scan of
+        10,000 rows."""
+        (id_, kind, created_at, created_ts, complete, warnings, errors, host, machine,
+         runtimes, unit, public, detail) = row
+        if not (isinstance(id_, str) and isinstance(public, str)
+                and isinstance(detail, str) and isinstance(created_ts, float)):
+            raise ValueError("damaged index row")
+        obj = object.__new__(cls)
+        obj.__dict__.update(
+            file=file, id=id_, kind=kind, created_at=created_at, created_ts=created_ts,
+            complete=bool(complete), warnings=warnings, errors=errors, host=host,
+            machine=machine, runtimes=tuple(runtimes.split(_SEP)) if runtimes else (),
+            headline_unit=unit, row_json=public, detail_json=detail)
+        return obj
+
+
+_SEP = "\x1f"
+_COLUMNS = ("id TEXT, kind TEXT, created_at TEXT, created_ts REAL, complete INTEGER, "
+            "warnings INTEGER, errors INTEGER, host TEXT, machine TEXT, runtimes TEXT, "
+            "headline_unit TEXT, row TEXT, detail TEXT")
+
+
+@dataclass(frozen=True)
+class Skipped:
+    file: str
+    reason: str
+
+    def line(self) -> str:
+        """The one warning line a command prints for this file."""
+        return f"skipping {self.file}: {self.reason}".replace("\n", " ")
+
+
+@dataclass(frozen=True)
+class Scan:
+    directory: Path
+    results: list[ResultSummary]
+    """Newest first."""
+    skipped: list[Skipped]
+    cache: str
+    """"used", "rebuilt" or why the cache could not be used (the scan read the files)."""
+
+    def path_of(self, summary: ResultSummary) -> Path:
+        return self.directory / summary.file
+
+
+@functools.lru_cache(maxsize=256)
+def machine_id(key: str) -> str:
+    """A short stable name for a machine key (a hash: the key itself is long)."""
+    return hashlib.sha1(key.encode()).hexdigest()[:8]
+
+
+def results_dir(from_dir: str | Path | None = None) -> Path:
+    """The default store, or a folder given with ``--from`` (which must exist)."""
+    if from_dir is None:
+        from forge_desktop.config import benchmarks_dir
+
+        return benchmarks_dir()
+    path = Path(from_dir).expanduser()
+    if not path.is_dir():
+        raise UsageError(f"--from {from_dir}: no such directory")
+    return path
+
+
+# --- reading one document -------------------------------------------------------------------
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def parse_created(text: str) -> float:
+    """Epoch seconds of an ISO 8601 time; one without a zone is taken as UTC."""
+    stamp = dt.datetime.fromisoformat(text)
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.UTC)
+    return stamp.timestamp()
+
+
+def _metrics(kind: str, entry: Mapping[str, Any]) -> dict[str, float]:
+    found: dict[str, float] = {}
+    stats = entry.get("stats")
+    if kind in STARTUP_KINDS and isinstance(stats, dict) \
+            and (median := _num(stats.get("median_ms"))) is not None:
+        found["startup"] = median
+    if kind in MEMORY_KINDS:
+        mem = entry.get("memory") if kind == "compare" else entry
+        if isinstance(mem, dict):
+            for metric, key in (("daemon_memory", "daemon_pss_bytes"),
+                                ("per_container_memory", "per_container_bytes")):
+                if (value := _num(mem.get(key))) is not None:
+                    found[metric] = value
+    if kind in DISK_KINDS:
+        disk = entry.get("disk") if kind == "compare" else entry
+        if isinstance(disk, dict):
+            image, per = _num(disk.get("benchmark_image_bytes")), \
+                _num(disk.get("per_container_bytes"))
+            if image is not None and per is not None:
+                found["disk"] = image + per
+    return found
+
+
+def _headline(kind: str, entry: Mapping[str, Any]) -> float | None:
+    if kind in ("memory", "disk"):
+        per = _num(entry.get("per_container_bytes"))
+        return None if per is None else per / (MIB if kind == "memory" else KIB)
+    stats = entry.get("stats")
+    return _num(stats.get("median_ms")) if isinstance(stats, dict) else None
+
+
+def _count(value: Any) -> int:
+    return len(value) if isinstance(value, list) else 0
+
+
+def summarize(doc: Mapping[str, Any], file: str) -> ResultSummary:
+    """The index row of a validated document; ValueError names what is malformed."""
+    from forge_desktop.results.environment import machine_key  # psutil: not on warm scans
+
+    kind = doc["kind"]
+    try:
+        created_ts = parse_created(doc["created_at"])
+    except ValueError:
+        raise ValueError(f"created_at {doc['created_at'][:40]!r} is not an ISO date") from None
+    env = doc.get("environment")
+    env = env if isinstance(env, dict) else {}
+    params = doc.get("parameters")
+    params = params if isinstance(params, dict) else {}
+    network = str(params.get("network") or "none")
+    names: list[str] = []
+    headline: dict[str, float] = {}
+    metrics: dict[str, dict[str, float]] = {}
+    setups: dict[str, str] = {}
+    warnings = _count(doc.get("like_for_like_warnings"))
+    errors = 0
+    for i, entry in enumerate(doc["runtimes"]):
+        if not isinstance(entry, dict) or not isinstance(entry.get("runtime"), str):
+            raise ValueError(f"runtimes[{i}] has no runtime name")
+        name = entry["runtime"]
+        names.append(name)
+        warnings += _count(entry.get("warnings"))
+        for part in ("memory", "disk"):
+            if isinstance(entry.get(part), dict) and kind == "compare":
+                warnings += _count(entry[part].get("warnings"))
+        errors += _count(entry.get("errors"))
+        if (value := _headline(kind, entry)) is not None:
+            headline[name] = value
+        if found := _metrics(kind, entry):
+            metrics[name] = found
+        if "startup" in found:
+            setups[name] = f"{network}/{entry.get('via') or params.get('via') or 'api'}"
+    brief = {k: env.get(k) for k in ("os", "kernel", "arch", "cpu_model", "cpu_count",
+                                     "memory_total_bytes", "cgroup_version")}
+    host, machine, unit = str(env.get("host") or "unknown"), machine_key(env), \
+        HEADLINE_UNITS.get(kind, "ms")
+    complete = doc.get("complete") is True
+    public = {"id": doc["id"], "kind": kind, "created_at": doc["created_at"],
+              "runtimes": names, "headline": {"unit": unit, "values": {
+                  k: round(v, 4) for k, v in headline.items()}},
+              "host": host, "machine": machine_id(machine), "complete": complete,
+              "warnings": warnings, "errors": errors, "file": file}
+    return ResultSummary(
+        file=file, id=doc["id"], kind=kind, created_at=doc["created_at"], created_ts=created_ts,
+        complete=complete, warnings=warnings, errors=errors, host=host, machine=machine,
+        runtimes=tuple(names), headline_unit=unit, row_json=json.dumps(public),
+        detail_json=json.dumps({"metrics": metrics, "setups": setups, "environment": brief}))
+
+
+class Unreadable(StoreError):
+    """The file could not be read (permissions, I/O): not its content's fault, not cached."""
+
+
+def read_document(path: Path) -> tuple[dict[str, Any], tuple[int, int]]:
+    """Parse and validate one file; StoreError says why it is not a usable result. Also
+    returns the ``(mtime_ns, size)`` of the bytes that were read (fstat on the same fd), so a
+    file rewritten while we read it is read again next time."""
+    try:
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            data = fh.read()
+    except OSError as exc:
+        raise Unreadable(f"cannot read it ({exc.strerror or exc})") from None
+    try:
+        doc = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise StoreError(f"not valid JSON ({exc.msg} at line {exc.lineno} column "
+                         f"{exc.colno})") from None
+    except (UnicodeDecodeError, RecursionError) as exc:
+        raise StoreError(f"not valid JSON ({type(exc).__name__})") from None
+    return validate(doc, "it"), (st.st_mtime_ns, st.st_size)
+
+
+def _read_one(directory: Path, name: str) -> tuple[tuple[int, int] | None,
+                                                  ResultSummary | None, str | None]:
+    """(key, summary, None) or (key, None, reason); key None: do not cache (I/O trouble)."""
+    try:
+        doc, key = read_document(directory / name)
+    except Unreadable as exc:
+        return None, None, str(exc)
+    except StoreError as exc:
+        try:
+            st = os.stat(directory / name)
+        except OSError:
+            return None, None, str(exc)
+        return (st.st_mtime_ns, st.st_size), None, str(exc)
+    try:
+        return key, summarize(doc, name), None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return key, None, f"it is not a valid forge result: {exc}"
+
+
+# --- the cache ------------------------------------------------------------------------------
+
+_Row = tuple[Any, ...]
+"""name, mtime_ns, size, reason, then :meth:`ResultSummary.columns` (NULL when skipped)."""
+_FIELDS = len(_COLUMNS.split(","))
+
+
+class _Cache:
+    """The SQLite file. Every method swallows sqlite errors: callers fall back to files."""
+
+    def __init__(self, con: sqlite3.Connection) -> None:
+        self.con = con
+
+    @classmethod
+    def open(cls, path: Path) -> tuple[_Cache | None, dict[str, _Row], str]:
+        for attempt in (1, 2):
+            con: sqlite3.Connection | None = None
+            try:
+                con = sqlite3.connect(path, timeout=0.5, isolation_level=None)
+                version = con.execute("PRAGMA user_version").fetchone()[0]
+                if version != _USER_VERSION:
+                    cls._create(con)
+                    with contextlib.suppress(OSError):
+                        os.chmod(path, 0o600)  # like the result files
+                    note = "rebuilt"
+                else:
+                    note = "used"
+                rows = {r[0]: r for r in con.execute("SELECT * FROM files")}
+                return cls(con), rows, note
+            except sqlite3.DatabaseError as exc:
+                if con is not None:
+                    con.close()
+                # Corrupt, foreign, half-created: it is only a cache, so start it again.
+                # Not when another forge holds the lock: that one is rebuilding it.
+                if attempt == 1 and "locked" not in str(exc) and path.is_file():
+                    try:
+                        path.unlink()
+                    except OSError:
+                        pass
+                    else:
+                        continue
+                return None, {}, f"not used ({exc})"
+        return None, {}, "not used"  # pragma: no cover - the loop always returns
+
+    @staticmethod
+    def _create(con: sqlite3.Connection) -> None:
+        con.execute("BEGIN IMMEDIATE")
+        con.execute("DROP TABLE IF EXISTS files")
+        con.execute("CREATE TABLE files (name TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL, "
+                    f"size INTEGER NOT NULL, reason TEXT, {_COLUMNS})")
+        con.execute(f"PRAGMA user_version = {_USER_VERSION}")
+        con.execute("COMMIT")
+
+    def update(self, rows: Iterable[_Row], removed: Iterable[str]) -> str | None:
+        try:
+            self.con.execute("BEGIN IMMEDIATE")
+            marks = ", ".join("?" * (4 + _FIELDS))
+            self.con.executemany(f"INSERT OR REPLACE INTO files VALUES ({marks})", rows)
+            self.con.executemany("DELETE FROM files WHERE name = ?", ((n,) for n in removed))
+            self.con.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self.con.execute("ROLLBACK")
+            return f"not updated ({exc})"
+        return None
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.con.close()
+
+
+def _list_files(directory: Path) -> dict[str, tuple[int, int]]:
+    """Result files (``*.json``, not hidden: the store's temp files start with a dot)."""
+    found: dict[str, tuple[int, int]] = {}
+    try:
+        entries = os.scandir(directory)
+    except FileNotFoundError:
+        return found
+    except OSError as exc:
+        raise StoreError(f"cannot list {directory}: {exc.strerror or exc}") from None
+    with entries:
+        for e in entries:
+            if not e.name.endswith(".json") or e.name.startswith("."):
+                continue
+            try:
+                if not e.is_file():
+                    continue
+                st = e.stat()
+            except OSError:
+                continue  # removed while we list
+            found[e.name] = (st.st_mtime_ns, st.st_size)
+    return found
+
+
+def scan(directory: Path, *, use_cache: bool = True) -> Scan:
+    """Every result in ``directory`` (newest first) and every file skipped, with the reason."""
+    files = _list_files(directory)
+    cache: _Cache | None = None
+    cached: dict[str, _Row] = {}
+    note = "not used"
+    if use_cache and files:
+        cache, cached, note = _Cache.open(directory / INDEX_NAME)
+    results: list[ResultSummary] = []
+    skipped: list[Skipped] = []
+    fresh: list[_Row] = []
+    for name, key in files.items():
+        row = cached.get(name)
+        if row is not None and (row[1], row[2]) == key:
+            if row[3] is not None:
+                skipped.append(Skipped(name, row[3]))
+                continue
+            try:
+                results.append(ResultSummary.from_columns(name, row[4:]))
+                continue
+            except (ValueError, TypeError, AttributeError):
+                pass  # a damaged row: read the file again
+        read_key, summary, reason = _read_one(directory, name)
+        if summary is not None:
+            results.append(summary)
+        else:
+            skipped.append(Skipped(name, reason or "unreadable"))
+        if read_key is not None:
+            fresh.append((name, *read_key, reason,
+                          *(summary.columns() if summary else (None,) * _FIELDS)))
+    if cache is not None:
+        removed = [n for n in cached if n not in files]
+        if fresh or removed:
+            note = cache.update(fresh, removed) or note
+        cache.close()
+    results.sort(key=lambda s: (s.created_ts, s.id), reverse=True)
+    skipped.sort(key=lambda s: s.file)
+    return Scan(directory, results, skipped, note)
+
+
+# --- finding one result ---------------------------------------------------------------------
+
+def find(results: Iterable[ResultSummary], text: str) -> ResultSummary:
+    """A result by id, a unique id prefix, or its file name."""
+    wanted = text.strip()
+    if wanted.endswith(".json"):
+        wanted = wanted[:-5]
+    pool = list(results)
+    exact = [s for s in pool if s.id == wanted or s.file == f"{wanted}.json"]
+    if exact:
+        return exact[0]
+    matches = [s for s in pool if wanted and s.id.startswith(wanted)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        shown = ", ".join(s.id for s in matches[:3]) + (", ..." if len(matches) > 3 else "")
+        raise UsageError(f"id prefix {text!r} matches {len(matches)} results ({shown}); give "
+                         "more of the id")
+    raise StoreError(f"no result with id {text}; `forge results list` shows the ids")
+
+
+def load(scan_: Scan, summary: ResultSummary) -> dict[str, Any]:
+    """The full document behind a summary."""
+    try:
+        doc, _key = read_document(scan_.path_of(summary))
+    except ForgeError as exc:
+        raise StoreError(f"cannot read {summary.file}: {exc}") from None
+    return doc
