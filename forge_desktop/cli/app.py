@@ -295,6 +295,39 @@ def _register_commands() -> None:
 _register_commands()
 
 
+@app.command("doctor")
+def doctor_cmd(
+    fix: Annotated[bool, typer.Option("--fix", help="Remove containers of dead forge runs.")]
+    = False,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON list on stdout.")] = False,
+) -> None:
+    """Check engines, sockets, image, OCI runtimes, tray host, notifications, leftovers and
+    noise; exit 0 only when all is well."""
+    from rich.table import Table
+
+    from forge_desktop.config import load_config
+    from forge_desktop.doctor import fix_leftovers, run_checks
+
+    config = load_config()
+    if fix:
+        removed = fix_leftovers(config)
+        _err_console().print(f"removed {removed} container(s) of dead forge runs")
+    checks = run_checks(config)
+    if as_json:
+        _print_json([c.to_dict() for c in checks])
+    else:
+        table = Table(title="forge doctor", title_justify="left")
+        for col in ("Check", "Status", "Detail", "Fix"):
+            table.add_column(col)
+        style = {"ok": "[green]ok[/green]", "warn": "[yellow]warn[/yellow]",
+                 "fail": "[red]FAIL[/red]"}
+        for c in checks:
+            table.add_row(c.name, style[c.status], c.detail, c.fix)
+        _out_console().print(table)
+    if any(c.status != "ok" for c in checks):
+        raise typer.Exit(1)
+
+
 @app.command("tray")
 def tray_cmd() -> None:
     """Start the system-tray indicator (a second start activates the first)."""

@@ -1,0 +1,56 @@
+"""`forge doctor` on the real machine: every check named, leftovers found and fixed."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+from tests.conftest import run_forge
+from tests.integration.conftest import DOCKER, sh
+
+
+def checks(*args: str) -> tuple[int, dict[str, dict[str, str]]]:
+    proc = run_forge("doctor", "--json", *args, timeout=120)
+    return proc.returncode, {c["name"]: c for c in json.loads(proc.stdout)}
+
+
+def test_doctor_reports_each_check_with_a_fix(forge_home: Path) -> None:
+    code, found = checks()
+    for name in ("FORGE_HOME", "runtime docker", "runtime podman", "runtime runc",
+                 "runtime crun", "tray host", "notifications", "noise"):
+        assert any(k.startswith(name) for k in found), (name, list(found))
+    assert found["runtime docker"]["status"] == "ok"
+    assert found["leftovers on docker"]["status"] == "ok"
+    problems = [c for c in found.values() if c["status"] != "ok"]
+    assert code == (1 if problems else 0)
+    for c in problems:
+        assert c["detail"], c
+
+
+def test_doctor_finds_and_fixes_leftovers_of_dead_runs(forge_home: Path) -> None:
+    cid = sh(DOCKER, "create", "--label", "io.forge.benchmark=dead", "--label",
+             f"io.forge.owner={socket.gethostname()}/999999/1", "forge-bench:busybox",
+             "true").stdout.strip()
+    try:
+        code, found = checks()
+        assert code == 1 and found["leftovers on docker"]["status"] == "fail"
+        assert "--fix" in found["leftovers on docker"]["fix"]
+        _code, found = checks("--fix")
+        assert found["leftovers on docker"]["status"] == "ok"
+        assert cid[:12] not in sh(DOCKER, "ps", "-aq").stdout
+    finally:
+        sh(DOCKER, "rm", "-f", cid)
+
+
+def test_doctor_flags_a_socket_it_cannot_reach(forge_home: Path, tmp_path: Path) -> None:
+    code, found = checks_with_env({"DOCKER_HOST": f"unix://{tmp_path}/none.sock"})
+    assert code == 1
+    assert found["runtime docker"]["status"] == "fail"
+    assert found["docker socket"]["status"] == "fail"
+    assert "does not exist" in found["docker socket"]["detail"]
+
+
+def checks_with_env(env: dict[str, str]) -> tuple[int, dict[str, dict[str, str]]]:
+    proc = run_forge("doctor", "--json", env=env, timeout=120)
+    return proc.returncode, {c["name"]: c for c in json.loads(proc.stdout)}
