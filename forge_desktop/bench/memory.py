@@ -92,16 +92,6 @@ class _Measure:
                 "total_bytes": daemon + shims + cgroups}
 
 
-def slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """Least-squares slope: memory added per extra container."""
-    n = len(xs)
-    if n < 2:
-        return None
-    mx, my = sum(xs) / n, sum(ys) / n
-    den = sum((x - mx) ** 2 for x in xs)
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den if den else None
-
-
 def memory_entry(runtime: Runtime, image: str, ctx: RunContext, opts: MemoryOptions, *,
                  progress: ProgressFn | None = None, cancel: threading.Event | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
@@ -159,7 +149,7 @@ def memory_entry(runtime: Runtime, image: str, ctx: RunContext, opts: MemoryOpti
         entry["per_container_bytes"] = int(stats.median(
             [o + i for o, i in zip(outside, inside, strict=True)]))
         entry["density"] = density
-        fitted = slope([d["containers"] for d in density], [d["total_bytes"] for d in density])
+        fitted = stats.slope([d["containers"] for d in density], [d["total_bytes"] for d in density])
         entry["density_slope_bytes"] = int(fitted) if fitted is not None else None
         entry["samples"] = Sampler(measure.breakdown, opts.interval_s, sleep=sleep).run(
             opts.samples, should_stop=lambda: cancel is not None and cancel.is_set())

@@ -359,3 +359,16 @@ def reliability_warnings(xs: Sequence[float], outliers: Sequence[int] | int) -> 
                 "caches were cold; use --warmup"
             )
     return found
+
+
+def slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """Least-squares slope of ys over xs (memory per extra container, bytes per second of a
+    profile); None with fewer than two distinct xs."""
+    n = len(xs)
+    if n < 2 or n != len(ys):
+        return None
+    mx, my = sum(xs) / n, sum(ys) / n
+    den = sum((x - mx) ** 2 for x in xs)
+    if den == 0:
+        return None
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den

@@ -24,6 +24,7 @@ from typing import IO, Any, Literal
 
 import psutil
 
+from forge_desktop.bench import stats
 from forge_desktop.config import Config, profiles_dir
 from forge_desktop.errors import RuntimeUnavailable, TargetNotFound, UsageError
 from forge_desktop.profiling.procmem import ProcessTree, Sampler
@@ -103,17 +104,6 @@ class Target:
         return doc
 
 
-def least_squares_slope(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    n = len(xs)
-    if n < 2:
-        return None
-    mx, my = sum(xs) / n, sum(ys) / n
-    den = sum((x - mx) ** 2 for x in xs)
-    if den == 0:
-        return None
-    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den
-
-
 def rss_summary(snapshots: Sequence[Snapshot]) -> dict[str, Any]:
     """Average, peak, minimum, range of RSS and its growth per minute: the least-squares
     slope over every sample, so one noisy sample moves it little (a first-to-last
@@ -124,7 +114,7 @@ def rss_summary(snapshots: Sequence[Snapshot]) -> dict[str, Any]:
                 "range_bytes": None, "growth_bytes_per_min": None, "samples": 0,
                 "duration_s": 0.0, "avg_cpu_percent": None, "peak_threads": None}
     ts = [float(s["t_s"]) for s in snapshots]
-    per_s = least_squares_slope(ts, rss)
+    per_s = stats.slope(ts, rss)
     cpu = [float(s["cpu_percent"]) for s in snapshots if s.get("cpu_percent") is not None]
     threads = [int(s["threads"]) for s in snapshots if s.get("threads") is not None]
     return {"avg_rss_bytes": round(sum(rss) / len(rss)), "peak_rss_bytes": max(rss),
