@@ -149,7 +149,8 @@ def memory_entry(runtime: Runtime, image: str, ctx: RunContext, opts: MemoryOpti
         entry["per_container_bytes"] = int(stats.median(
             [o + i for o, i in zip(outside, inside, strict=True)]))
         entry["density"] = density
-        fitted = stats.slope([d["containers"] for d in density], [d["total_bytes"] for d in density])
+        fitted = stats.slope([d["containers"] for d in density],
+                             [d["total_bytes"] for d in density])
         entry["density_slope_bytes"] = int(fitted) if fitted is not None else None
         entry["samples"] = Sampler(measure.breakdown, opts.interval_s, sleep=sleep).run(
             opts.samples, should_stop=lambda: cancel is not None and cancel.is_set())

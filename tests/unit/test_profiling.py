@@ -17,13 +17,13 @@ from typing import Any
 import psutil
 import pytest
 
+from forge_desktop.bench import stats
 from forge_desktop.errors import EngineError, UsageError
 from forge_desktop.profiling import system
 from forge_desktop.profiling.memory import (
     MemoryProfiler,
     ProfileOptions,
     TargetNotFound,
-    least_squares_slope,
     rss_summary,
 )
 from forge_desktop.profiling.perf import MAX_KEPT, PERF, PerformanceProfiler, with_self_timing
@@ -168,7 +168,7 @@ def test_rss_summary_least_squares_growth() -> None:
     assert s["avg_cpu_percent"] == 10.0 and s["peak_threads"] == 4
     assert rss_summary([])["avg_rss_bytes"] is None
     assert rss_summary(snaps[:1])["growth_bytes_per_min"] is None
-    assert least_squares_slope([1.0, 1.0], [0.0, 5.0]) is None
+    assert stats.slope([1.0, 1.0], [0.0, 5.0]) is None
 
 
 def test_profiler_with_injected_collector_labels_and_target_exit() -> None:
