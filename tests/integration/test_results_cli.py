@@ -54,11 +54,14 @@ def test_history_of_two_real_runs(forge_home: Path, two_runs: list[dict[str, Any
     proc = run_forge("results", "trend", check=True)
     assert "startup (ms) · runc" in proc.stdout and second["id"] in proc.stdout
 
-    # the same runtime twice on the same machine: no regression (exit 0)
-    proc = run_forge("results", "check")
+    # the same runtime twice on the same machine: no regression (exit 0). runc starts in
+    # ~30 ms; on a shared 2-core VM two back-to-back real runs differed by up to 26%, so this
+    # check allows 35%; the exact 30% detection on real runs is the sleep-based test below.
+    proc = run_forge("results", "check", "--max-regression", "35")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "runc" in proc.stdout and "regression:" not in proc.stdout
-    report = json.loads(run_forge("results", "check", "--json").stdout)
+    report = json.loads(run_forge("results", "check", "--json", "--max-regression",
+                                  "35").stdout)
     (row,) = report["rows"]
     assert row["metric"] == "startup" and row["runtime"] == "runc"
     assert row["current_id"] == second["id"] and row["baseline_ids"] == [first["id"]]
@@ -92,3 +95,26 @@ def test_a_damaged_store_still_lists(forge_home: Path) -> None:
     assert proc.returncode == 0 and json.loads(proc.stdout) == []
     assert proc.stderr.splitlines() == [
         "warning: skipping broken.json: not valid JSON (Expecting value at line 1 column 29)"]
+
+
+def _sleeper_run(home: Path, seconds: float) -> dict[str, Any]:
+    (home / "config.toml").write_text(f'[runtimes.sleeper]\nrun = ["sleep", "{seconds}"]\n')
+    return json.loads(run_forge("benchmark", "startup", "-r", "sleeper", "-n", "12",
+                                "--warmup", "1", "--json", check=True).stdout)
+
+
+def test_real_runs_a_30_percent_regression_is_flagged_and_a_rerun_is_not(
+        forge_home: Path) -> None:
+    """Real runs of a command runtime whose cost is known: `sleep 0.05` twice (the same
+    distribution, ~55 ms with process start), then `sleep 0.067` (~72 ms: 30% slower)."""
+    forge_home.mkdir(parents=True, exist_ok=True)
+    _sleeper_run(forge_home, 0.05)
+    _sleeper_run(forge_home, 0.05)
+    same = run_forge("results", "check", "--last", "1")
+    assert same.returncode == 0, same.stdout + same.stderr
+    _sleeper_run(forge_home, 0.067)
+    slower = run_forge("results", "check", "--last", "1", "--json")
+    assert slower.returncode == 3, slower.stdout + slower.stderr
+    (row,) = [r for r in json.loads(slower.stdout)["rows"] if r["metric"] == "startup"]
+    assert row["runtime"] == "sleeper" and row["status"] == "regression"
+    assert 1.2 < row["current"] / row["baseline"] < 1.45 and row["p_value"] < 0.05
