@@ -5,7 +5,7 @@
 
 SHELL := /bin/bash
 
-.PHONY: run test lint clean
+.PHONY: run test lint clean dist
 
 # Leaves the engines running: the user wants them.
 run:
@@ -25,8 +25,14 @@ test:
 	exit $$status
 
 lint:
-	.venv/bin/ruff check forge_desktop shortcut_module tests
-	.venv/bin/mypy forge_desktop
+	.venv/bin/ruff check forge_desktop shortcut_module scripts packaging tests
+	.venv/bin/mypy forge_desktop shortcut_module scripts/make_icons.py
+
+# The release artifacts in dist/: sdist and wheel (python -m build), the PyInstaller bundle
+# dist/forge/ (forge, forge-shortcut), then the bundle's smoke commands. packaging/dist.sh.
+dist:
+	scripts/provision.sh run
+	packaging/dist.sh dist
 
 clean:
 	scripts/services.sh stop

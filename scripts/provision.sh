@@ -186,7 +186,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 if [ "$SET" = test ]; then
-    EXTRAS=dev,gui
+    EXTRAS=dev,gui,dist
 else
     EXTRAS=dev
 fi
@@ -197,7 +197,7 @@ up_to_date() { [ -e "$1" ] && ! [ pyproject.toml -nt "$1" ]; }
 if [ ! -f pyproject.toml ]; then
     warn "no pyproject.toml yet: skipping pip install"
 elif up_to_date "$STAMP" || { [ "$SET" = run ] && up_to_date .venv/.installed-test; }; then
-    : # '.[dev,gui]' (test) includes everything 'run' needs
+    : # '.[dev,gui,dist]' (test) includes everything 'run' needs
 else
     say "pip install -e '.[$EXTRAS]' into .venv"
     .venv/bin/python -m pip install -q -e ".[$EXTRAS]"

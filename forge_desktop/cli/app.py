@@ -102,15 +102,18 @@ def image_prepare(
 
 Runtimes = Annotated[list[str] | None, typer.Option(
     "-r", "--runtime", help="Runtime to measure (repeatable; default: every available one).")]
-Iterations = Annotated[int, typer.Option("-n", "--iterations",
-                                         help="Measured iterations per runtime (1-1000).")]
+Iterations = Annotated[int | None, typer.Option(
+    "-n", "--iterations", help="Measured iterations per runtime (1-1000; default: config "
+    "benchmark.iterations, else 10).")]
+Warmup = Annotated[int | None, typer.Option(
+    "--warmup", help="Unmeasured runs first (0-100; default: config benchmark.warmup, else 2).")]
 
 
 @benchmark_app.command("startup")
 def benchmark_startup(
     runtime: Runtimes = None,
-    iterations: Iterations = 10,
-    warmup: Annotated[int, typer.Option("--warmup", help="Unmeasured runs first (0-100).")] = 2,
+    iterations: Iterations = None,
+    warmup: Warmup = None,
     network: Annotated[str, typer.Option("--network", help="none, host or default.")] = "none",
     image: Annotated[str | None, typer.Option("--image", help="Benchmark image.")] = None,
     via: Annotated[str, typer.Option("--via", help="api: through the engine API, with "
@@ -128,10 +131,12 @@ def benchmark_startup(
     from forge_desktop.cli.format import phases_line, startup_table
     from forge_desktop.config import load_config
 
-    opts = StartupOptions(tuple(runtime or ()), iterations, warmup, network, image, via,
+    config = load_config()
+    opts = StartupOptions(tuple(runtime or ()),
+                          config.iterations if iterations is None else iterations,
+                          config.warmup if warmup is None else warmup, network, image, via,
                           not no_save)
     opts.validate()
-    config = load_config()
     limits = resolve_targets(config, {"startup_ms": max_startup_ms})
     err = _err_console()
     doc, path = _with_progress(err, lambda progress: run_startup(
@@ -225,8 +230,8 @@ def _finish(doc: dict[str, Any], path: Any, as_json: bool, table: Any) -> None:
 @benchmark_app.command("compare")
 def benchmark_compare(
     runtime: Runtimes = None,
-    iterations: Iterations = 10,
-    warmup: Annotated[int, typer.Option("--warmup", help="Unmeasured runs first (0-100).")] = 2,
+    iterations: Iterations = None,
+    warmup: Warmup = None,
     baseline: Annotated[str | None, typer.Option(
         "--baseline", help="Runtime the others are compared with (default: the slowest).")]
     = None,
@@ -254,10 +259,12 @@ def benchmark_compare(
     from forge_desktop.cli.format import compare_table, comparison_lines
     from forge_desktop.config import load_config
 
-    opts = CompareOptions(tuple(runtime or ()), iterations, warmup, baseline, network, image,
+    config = load_config()
+    opts = CompareOptions(tuple(runtime or ()),
+                          config.iterations if iterations is None else iterations,
+                          config.warmup if warmup is None else warmup, baseline, network, image,
                           containers, seed=seed, save=not no_save)
     opts.validate()
-    config = load_config()
     limits = resolve_targets(config, {"startup_ms": max_startup_ms,
                                       "memory_mb": max_memory_mb, "disk_mb": max_disk_mb})
     err = _err_console()
@@ -282,7 +289,8 @@ def _register_commands() -> None:
 
     for module, group in (("cmd_disk", benchmark_app), ("cmd_image", benchmark_app),
                           ("cmd_profile", benchmark_app), ("cmd_resources", benchmark_app),
-                          ("cmd_results", results_app), ("cmd_export", results_app)):
+                          ("cmd_results", results_app), ("cmd_export", results_app),
+                          ("cmd_desktop", app)):
         try:
             mod = importlib.import_module(f"forge_desktop.cli.{module}")
         except ModuleNotFoundError as exc:
@@ -334,3 +342,16 @@ def tray_cmd() -> None:
     from forge_desktop.cli.gui_entry import tray
 
     raise typer.Exit(tray())
+
+
+@app.command("window")
+def window_cmd(
+    result: Annotated[str | None, typer.Option("--result", help="Show this result (id or "
+                                               "unique prefix).")] = None,
+    resources: Annotated[bool, typer.Option("--resources", help="Open on the live system "
+                                            "resources panel.")] = False,
+) -> None:
+    """Open the results window: history, detail, plots, compare, run and resources."""
+    from forge_desktop.cli.gui_entry import window
+
+    raise typer.Exit(window(result, resources))

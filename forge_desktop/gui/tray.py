@@ -315,13 +315,17 @@ class TrayApp:
             self.open_results(None)
 
     def open_results(self, result_id: str | None) -> None:
-        argv = [sys.executable, "-m", "forge_desktop", "window"]
+        from forge_desktop.desktop import forge_command  # the venv's forge or the bundle's
+
+        argv = [*forge_command(), "window"]
         if result_id:
             argv += ["--result", result_id]
         subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def show_resources(self) -> None:
-        subprocess.Popen([sys.executable, "-m", "forge_desktop", "window", "--resources"],
+        from forge_desktop.desktop import forge_command
+
+        subprocess.Popen([*forge_command(), "window", "--resources"],
                          stdin=subprocess.DEVNULL, start_new_session=True)
 
     def balloon(self, title: str, body: str) -> None:

@@ -1,0 +1,5 @@
+"""PyInstaller entry of the bundle's `forge` (packaging/forge.spec)."""
+
+from forge_desktop.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""PyInstaller entry of the bundle's `forge-shortcut` (packaging/forge.spec)."""
+
+from shortcut_module.cli import main
+
+main()

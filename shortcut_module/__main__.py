@@ -1,0 +1,3 @@
+from shortcut_module.cli import main
+
+main()
