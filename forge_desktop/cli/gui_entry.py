@@ -18,3 +18,11 @@ def tray() -> int:
     except ImportError as exc:
         return _gui_missing(exc)
     return run_tray()
+
+
+def window(result_id: str | None, resources: bool) -> int:
+    try:
+        from forge_desktop.gui.window import run_window
+    except ImportError as exc:
+        return _gui_missing(exc)
+    return run_window(result_id, resources)

@@ -1,0 +1,567 @@
+"""What the results window shows, without Qt: the history over the index, and pure functions
+from one result document to tables, bars and series. Tests call these directly.
+
+The history is read through :mod:`forge_desktop.results.index` (``scan``: a warm scan of
+10,000 results lists and stats the files and reads none). Result files of a schema version
+newer than this forge are kept as rows marked unreadable, with the index's reason, so the user
+sees that they exist; any other file the index skipped (not JSON, not a result) is left out
+and reported once in the status bar.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from forge_desktop.errors import ForgeError
+from forge_desktop.results.index import ResultSummary, Skipped, machine_id, read_document, scan
+
+MIB = 1024 * 1024
+KIB = 1024
+COLUMNS = ("Date", "Kind", "Runtimes", "Headline", "Machine", "Warnings")
+PHASE_ORDER = ("create", "start", "wait", "remove")
+TIMED_KINDS = ("startup", "compare", "image")
+_NEWER = re.compile(r"schema version \d+, newer")
+_ID_TIME = re.compile(r"^(\d{8}T\d{6}Z)")
+
+
+# --- the history ------------------------------------------------------------------------------
+
+@dataclass(eq=False, slots=True)
+class HistoryRow:
+    """One row of the history table: a summary from the index, or a file this forge cannot
+    read (``unreadable`` says why). Display texts are made on first use only: a view asks for
+    the rows on screen, not for 10,000."""
+
+    directory: Path
+    file: str
+    summary: ResultSummary | None
+    unreadable: str | None = None
+    created_ts: float = 0.0
+    _cells: tuple[str, ...] | None = field(default=None, repr=False)
+    _search: str | None = field(default=None, repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.summary.id if self.summary else self.file.removesuffix(".json")
+
+    @property
+    def path(self) -> Path:
+        return self.directory / self.file
+
+    @property
+    def kind(self) -> str:
+        return self.summary.kind if self.summary else "unreadable"
+
+    @property
+    def runtimes(self) -> tuple[str, ...]:
+        return self.summary.runtimes if self.summary else ()
+
+    @property
+    def host(self) -> str:
+        return self.summary.host if self.summary else ""
+
+    @property
+    def machine(self) -> str:
+        """The machine key (host, CPU, cores, memory); "" when unreadable."""
+        return self.summary.machine if self.summary else ""
+
+    def headline_key(self) -> float:
+        """Sort key of the headline column: the smallest figure; unreadable and empty last."""
+        if self.summary is None:
+            return math.inf
+        values = self.summary.headline.values()
+        return min(values) if values else math.inf
+
+    def cells(self) -> tuple[str, ...]:
+        if self._cells is None:
+            self._cells = row_cells(self)
+        return self._cells
+
+    def search_text(self) -> str:
+        if self._search is None:
+            self._search = " ".join((self.id, *self.cells(), self.machine)).casefold()
+        return self._search
+
+
+def date_text(ts: float) -> str:
+    """Local time, to the minute."""
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M")
+
+
+def headline_text(summary: ResultSummary) -> str:
+    """"runc 28 ms · podman 159 ms": each runtime's headline figure, best first."""
+    unit = summary.headline_unit
+    digits = 1 if unit == "MiB" else 0
+    values = sorted(summary.headline.items(), key=lambda kv: kv[1])
+    return " · ".join(f"{name} {value:,.{digits}f} {unit}" for name, value in values)
+
+
+def warnings_text(summary: ResultSummary) -> str:
+    parts = []
+    if summary.warnings:
+        parts.append(f"{summary.warnings} warning{'s' if summary.warnings != 1 else ''}")
+    if summary.errors:
+        parts.append(f"{summary.errors} error{'s' if summary.errors != 1 else ''}")
+    if not summary.complete:
+        parts.append("incomplete")
+    return ", ".join(parts)
+
+
+def machine_text(summary: ResultSummary) -> str:
+    return f"{summary.host} ({machine_id(summary.machine)})"
+
+
+def row_cells(row: HistoryRow) -> tuple[str, ...]:
+    s = row.summary
+    if s is None:
+        return (date_text(row.created_ts), "unreadable", "", f"unreadable: {row.unreadable}",
+                "", "unreadable")
+    return (date_text(s.created_ts), s.kind, ", ".join(s.runtimes), headline_text(s),
+            machine_text(s), warnings_text(s))
+
+
+def sort_key(column: int) -> Any:
+    """The key function sorting rows by a column of :data:`COLUMNS` (ties: date, id)."""
+    keys: dict[int, Any] = {
+        0: lambda r: (r.created_ts, r.id),
+        1: lambda r: (r.kind, r.created_ts, r.id),
+        2: lambda r: (", ".join(r.runtimes), r.created_ts, r.id),
+        3: lambda r: (r.headline_key(), r.created_ts, r.id),
+        4: lambda r: (r.host, r.machine, r.created_ts, r.id),
+        5: lambda r: ((r.summary.warnings + r.summary.errors) if r.summary else math.inf,
+                      r.created_ts, r.id),
+    }
+    return keys.get(column, keys[0])
+
+
+@dataclass
+class History:
+    rows: list[HistoryRow]
+    skipped: list[Skipped]
+    """Files the index skipped that are not shown (not JSON, not a forge result)."""
+    cache_notes: list[str]
+
+    def find(self, text: str) -> HistoryRow | None:
+        """A row by id, unique id prefix or file name."""
+        wanted = text.strip().removesuffix(".json")
+        if not wanted:
+            return None
+        exact = [r for r in self.rows if r.id == wanted or r.file == f"{wanted}.json"]
+        if exact:
+            return exact[0]
+        matches = [r for r in self.rows if r.id.startswith(wanted)]
+        return matches[0] if len(matches) == 1 else None
+
+    def skipped_line(self) -> str:
+        """The status bar's warning; "" when nothing was skipped."""
+        if not self.skipped:
+            return ""
+        n = len(self.skipped)
+        first = self.skipped[0].line()
+        more = f" (and {n - 1} more)" if n > 1 else ""
+        return f"{n} file{'s' if n != 1 else ''} skipped: {first}{more}"
+
+
+def _unreadable_ts(directory: Path, name: str) -> float:
+    m = _ID_TIME.match(name)
+    if m:
+        try:
+            return dt.datetime.strptime(m[1], "%Y%m%dT%H%M%SZ").replace(
+                tzinfo=dt.UTC).timestamp()
+        except ValueError:
+            pass
+    try:
+        return os.stat(directory / name).st_mtime
+    except OSError:
+        return 0.0
+
+
+def load_history(directories: Iterable[Path]) -> History:
+    """Scan each results directory (a missing one is empty); newest first."""
+    rows: list[HistoryRow] = []
+    skipped: list[Skipped] = []
+    notes: list[str] = []
+    for directory in directories:
+        if not directory.is_dir():
+            continue
+        try:
+            found = scan(directory)
+        except ForgeError as exc:  # cannot list it: say so, show the other directories
+            skipped.append(Skipped(str(directory), str(exc)))
+            continue
+        if found.cache not in ("used", "rebuilt"):
+            notes.append(f"{directory}: index {found.cache}")
+        rows += [HistoryRow(directory, s.file, s, None, s.created_ts) for s in found.results]
+        for skip in found.skipped:
+            if _NEWER.search(skip.reason):
+                rows.append(HistoryRow(directory, skip.file, None, skip.reason,
+                                       _unreadable_ts(directory, skip.file)))
+            else:
+                skipped.append(skip)
+    rows.sort(key=sort_key(0), reverse=True)
+    return History(rows, skipped, notes)
+
+
+def load_document(row: HistoryRow) -> dict[str, Any]:
+    """The full result behind a row; StoreError says why it cannot be read."""
+    doc, _key = read_document(row.path)
+    return doc
+
+
+# --- one document -----------------------------------------------------------------------------
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def entries(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The per-runtime entries that have a runtime name."""
+    found = doc.get("runtimes")
+    return [e for e in found if isinstance(e, dict) and isinstance(e.get("runtime"), str)] \
+        if isinstance(found, list) else []
+
+
+def _snapshots(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+    found = doc.get("snapshots")
+    return [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []
+
+
+def _samples(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+    found = entry.get("samples")
+    return [s for s in found if isinstance(s, dict)] if isinstance(found, list) else []
+
+
+def distributions(doc: Mapping[str, Any]) -> list[tuple[str, list[float]]]:
+    """Per runtime, its measured times (ms) in order: the strip and box of a timed result."""
+    out = []
+    for e in entries(doc):
+        totals = [v for s in _samples(e) if (v := _num(s.get("total_ms"))) is not None
+                  and v > 0]
+        if totals:
+            out.append((e["runtime"], totals))
+    return out
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+@dataclass(frozen=True)
+class PhaseBar:
+    runtime: str
+    phases_ms: dict[str, float]
+    """Phase -> median ms, in display order."""
+    to_exec_ms: float | None
+    """From the create request until the container's process started (a point, not a
+    phase: it overlaps create and start)."""
+
+
+def phase_breakdown(doc: Mapping[str, Any]) -> list[PhaseBar]:
+    """The median of each phase per runtime (create / start / wait / remove first, then any
+    other phase such as an image load); from ``phase_medians_ms`` or else the samples."""
+    bars = []
+    for e in entries(doc):
+        medians = {str(k): v for k, raw in _dict(e.get("phase_medians_ms")).items()
+                   if (v := _num(raw)) is not None}
+        if not medians:
+            per: dict[str, list[float]] = {}
+            for s in _samples(e):
+                for k, raw in _dict(s.get("phases_ms")).items():
+                    if (v := _num(raw)) is not None:
+                        per.setdefault(str(k), []).append(v)
+            medians = {k: _median(v) for k, v in per.items()}
+        if not medians:
+            continue
+        order = [p for p in PHASE_ORDER if p in medians] + sorted(
+            p for p in medians if p not in PHASE_ORDER)
+        to_exec = _num(_dict(e.get("to_exec_stats")).get("median_ms"))
+        if to_exec is None:
+            execs = [v for s in _samples(e) if (v := _num(s.get("to_exec_ms"))) is not None]
+            to_exec = _median(execs) if execs else None
+        bars.append(PhaseBar(e["runtime"], {p: medians[p] for p in order}, to_exec))
+    return bars
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def _mib(value: float | None) -> str:
+    return "-" if value is None else f"{value / MIB:,.2f}"
+
+
+def samples_table(doc: Mapping[str, Any]) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    """Every measured iteration (timed kinds), memory sample or profile snapshot."""
+    kind = doc.get("kind")
+    cols: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    if kind == "profile":
+        cols = ("t (s)", "RSS (MiB)", "PSS (MiB)", "USS (MiB)", "CPU %", "Threads",
+                "Processes")
+        rows = [(_fmt(_num(s.get("t_s")), 2), _mib(_num(s.get("rss_bytes"))),
+                 _mib(_num(s.get("pss_bytes"))), _mib(_num(s.get("uss_bytes"))),
+                 _fmt(_num(s.get("cpu_percent"))), _fmt(_num(s.get("threads")), 0),
+                 _fmt(_num(s.get("processes")), 0)) for s in _snapshots(doc)]
+        return cols, rows
+    if kind == "memory":
+        cols = ("Runtime", "t (s)", "Daemon PSS (MiB)", "Shims PSS (MiB)", "Cgroups (MiB)",
+                "Total (MiB)")
+        rows = [(e["runtime"], _fmt(_num(s.get("t_s")), 2),
+                 *[_mib(_num(s.get(k))) for k in ("daemon_pss_bytes", "shims_pss_bytes",
+                                                  "cgroups_bytes", "total_bytes")])
+                for e in entries(doc) for s in _samples(e)]
+        return cols, rows
+    phases: dict[str, None] = {}
+    to_exec = False
+    for e in entries(doc):
+        for s in _samples(e):
+            phases.update(dict.fromkeys(str(k) for k in _dict(s.get("phases_ms"))))
+            to_exec = to_exec or _num(s.get("to_exec_ms")) is not None
+    order = [p for p in PHASE_ORDER if p in phases] + [p for p in phases
+                                                        if p not in PHASE_ORDER]
+    cols = ("Runtime", "#", "Total (ms)", *[f"{p} (ms)" for p in order],
+            *(["to exec (ms)"] if to_exec else []))
+    rows = []
+    for e in entries(doc):
+        for i, s in enumerate(_samples(e), 1):
+            ph = _dict(s.get("phases_ms"))
+            rows.append((e["runtime"], str(i), _fmt(_num(s.get("total_ms")), 2),
+                         *[_fmt(_num(ph.get(p)), 2) for p in order],
+                         *([_fmt(_num(s.get("to_exec_ms")), 2)] if to_exec else [])))
+    return cols, rows
+
+
+def profile_rows(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A profile's summary as (figure, value) pairs."""
+    s = _dict(doc.get("summary"))
+    target = _dict(doc.get("target"))
+    rows = [("Target", str(target.get("description") or "-"))]
+    for label, key in (("Average RSS", "avg_rss_bytes"), ("Peak RSS", "peak_rss_bytes"),
+                       ("Lowest RSS", "min_rss_bytes"), ("Range", "range_bytes")):
+        rows.append((label, f"{_mib(_num(s.get(key)))} MiB"))
+    rows += [("Growth", f"{_mib(_num(s.get('growth_bytes_per_min')))} MiB/min"),
+             ("Samples", _fmt(_num(s.get("samples")), 0)),
+             ("Duration", f"{_fmt(_num(s.get('duration_s')), 2)} s"),
+             ("Average CPU", f"{_fmt(_num(s.get('avg_cpu_percent')))} %"),
+             ("Peak threads", _fmt(_num(s.get("peak_threads")), 0))]
+    return rows
+
+
+def _texts(value: Any) -> list[str]:
+    """The strings of a list field; anything else (a file from anywhere) reads as none."""
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def warnings_of(doc: Mapping[str, Any]) -> list[str]:
+    """Everything that makes the figures less trustworthy, one sentence each."""
+    out = []
+    if doc.get("complete") is False:
+        out.append("incomplete: some runtimes failed (their errors follow)")
+    env = _dict(doc.get("environment"))
+    out += [f"machine: {w}" for w in _texts(env.get("noise_warnings"))]
+    out += [f"note: {w}" for w in _texts(doc.get("like_for_like_warnings"))]
+    out += _texts(doc.get("warnings"))
+    for e in entries(doc):
+        name = e["runtime"]
+        if e.get("not_applicable"):
+            out.append(f"{name}: not applicable: {e['not_applicable']}")
+        out += [f"{name}: warning: {w}" for w in _texts(e.get("warnings"))]
+        for part in ("memory", "disk"):
+            out += [f"{name} {part}: warning: {w}"
+                    for w in _texts(_dict(e.get(part)).get("warnings"))]
+        out += [f"{name}: error: {err}" for err in _texts(e.get("errors"))]
+    return out
+
+
+@dataclass(frozen=True)
+class Series:
+    label: str
+    xs: list[float]
+    ys: list[float]
+
+
+def memory_series(doc: Mapping[str, Any]) -> list[Series]:
+    """Memory over time (s, MiB): each runtime's total in a memory (or compare) result, RSS
+    and PSS of a profile's target."""
+    if doc.get("kind") == "profile":
+        snaps = _snapshots(doc)
+        out = []
+        for label, key in (("RSS", "rss_bytes"), ("PSS", "pss_bytes")):
+            pts = [(t, v / MIB) for s in snaps if (t := _num(s.get("t_s"))) is not None
+                   and (v := _num(s.get(key))) is not None]
+            if pts:
+                out.append(Series(label, [p[0] for p in pts], [p[1] for p in pts]))
+        return out
+    out = []
+    for e in entries(doc):
+        source = _dict(e.get("memory")) if doc.get("kind") == "compare" else e
+        pts = [(t, v / MIB) for s in _samples(source) if (t := _num(s.get("t_s"))) is not None
+               and (v := _num(s.get("total_bytes"))) is not None]
+        if pts:
+            out.append(Series(e["runtime"], [p[0] for p in pts], [p[1] for p in pts]))
+    return out
+
+
+def density_series(doc: Mapping[str, Any]) -> list[Series]:
+    """Total memory (MiB) against the number of running containers, per runtime."""
+    out = []
+    for e in entries(doc):
+        source = _dict(e.get("memory")) if doc.get("kind") == "compare" else e
+        raw = source.get("density")
+        pts = [(n, v / MIB) for d in raw if isinstance(d, dict)
+               and (n := _num(d.get("containers"))) is not None
+               and (v := _num(d.get("total_bytes"))) is not None] \
+            if isinstance(raw, list) else []
+        if pts:
+            out.append(Series(e["runtime"], [p[0] for p in pts], [p[1] for p in pts]))
+    return out
+
+
+# --- comparisons ------------------------------------------------------------------------------
+
+SIZE_METRICS = {"daemon_memory": "daemon memory", "per_container_memory":
+                "memory per container", "disk": "disk (image + container)"}
+
+
+@dataclass(frozen=True)
+class CompareRow:
+    metric: str
+    runtime: str
+    baseline: str
+    """What the candidate is compared with: a runtime, or the older result's id."""
+    baseline_value: float | None
+    candidate_value: float | None
+    unit: str
+    ratio: float | None
+    """baseline / candidate: above 1 the candidate is faster or smaller."""
+    ci: tuple[float, float] | None
+    p_value: float | None
+    verdict: str
+
+
+def _timed_samples(doc: Mapping[str, Any], runtime: str) -> list[float]:
+    from forge_desktop.results.history import startup_samples
+
+    return startup_samples(doc, runtime)
+
+
+def _timed_row(metric: str, runtime: str, baseline: str, cand: Sequence[float],
+               base: Sequence[float]) -> CompareRow:
+    from forge_desktop.bench import stats
+
+    if not cand or not base:
+        return CompareRow(metric, runtime, baseline, stats.median(base) if base else None,
+                          stats.median(cand) if cand else None, "ms", None, None, None,
+                          "no samples")
+    ratio, ci = stats.ratio_of_medians_ci(cand, base)
+    p = stats.mann_whitney_p(cand, base)
+    return CompareRow(metric, runtime, baseline, stats.median(base), stats.median(cand), "ms",
+                      ratio, ci, p, stats.verdict(ratio, ci, p))
+
+
+def _size_row(metric: str, runtime: str, baseline: str, cand: float | None,
+              base: float | None) -> CompareRow:
+    ratio = base / cand if base and cand and base > 0 and cand > 0 else None
+    if ratio is None:
+        verdict = "not applicable"
+    elif abs(ratio - 1) < 0.02:
+        verdict = "about the same"
+    else:
+        verdict = "smaller" if ratio > 1 else "larger"
+    return CompareRow(SIZE_METRICS[metric], runtime, baseline,
+                      None if base is None else base / MIB,
+                      None if cand is None else cand / MIB, "MiB", ratio, None, None, verdict)
+
+
+def _timed_metric(kind: str) -> str | None:
+    return {"startup": "startup", "compare": "startup", "image": "image load"}.get(kind)
+
+
+def compare_results(a: ResultSummary, a_doc: Mapping[str, Any], b: ResultSummary,
+                    b_doc: Mapping[str, Any]) -> tuple[list[CompareRow], list[str]]:
+    """Result ``b`` (candidate) against result ``a`` (baseline), runtime by runtime: times
+    with a bootstrap CI of the ratio of medians and a rank test; sizes as plain ratios."""
+    notes = []
+    if a.machine != b.machine:
+        notes.append(f"the results come from different machines ({machine_text(a)} and "
+                     f"{machine_text(b)}): times differ with the machine; compare runtimes "
+                     "within each result instead")
+    rows = []
+    common = [r for r in b.runtimes if r in a.runtimes]
+    if not common:
+        notes.append("the two results share no runtime")
+    metric_a, metric_b = _timed_metric(a.kind), _timed_metric(b.kind)
+    for name in common:
+        if metric_a and metric_a == metric_b:
+            rows.append(_timed_row(metric_b, name, a.id, _timed_samples(b_doc, name),
+                                   _timed_samples(a_doc, name)))
+        for metric in SIZE_METRICS:
+            cand = b.metrics.get(name, {}).get(metric)
+            base = a.metrics.get(name, {}).get(metric)
+            if cand is not None or base is not None:
+                rows.append(_size_row(metric, name, a.id, cand, base))
+    if common and not rows:
+        notes.append(f"nothing in common to compare ({a.kind} and {b.kind})")
+    return rows, notes
+
+
+def default_baseline(summary: ResultSummary) -> str | None:
+    """The slowest runtime, so ratios read "4.9x faster" (as ``benchmark compare`` does)."""
+    values = summary.headline
+    if values and summary.kind in TIMED_KINDS:
+        return max(values, key=lambda k: values[k])
+    return summary.runtimes[0] if summary.runtimes else None
+
+
+def compare_runtimes(summary: ResultSummary, doc: Mapping[str, Any],
+                     baseline: str) -> list[CompareRow]:
+    """Every other runtime of one result against ``baseline`` (same run, same machine)."""
+    rows = []
+    metric = _timed_metric(summary.kind)
+    base_samples = _timed_samples(doc, baseline) if metric else []
+    for name in summary.runtimes:
+        if name == baseline:
+            continue
+        if metric:
+            rows.append(_timed_row(metric, name, baseline, _timed_samples(doc, name),
+                                   base_samples))
+        for m in SIZE_METRICS:
+            cand = summary.metrics.get(name, {}).get(m)
+            base = summary.metrics.get(baseline, {}).get(m)
+            if cand is not None or base is not None:
+                rows.append(_size_row(m, name, baseline, cand, base))
+    return rows
+
+
+def compare_cells(row: CompareRow) -> tuple[str, ...]:
+    digits = 2 if row.unit == "MiB" else 1
+
+    def value(v: float | None) -> str:
+        return "-" if v is None else f"{v:,.{digits}f} {row.unit}"
+
+    ratio = "-" if row.ratio is None else f"{row.ratio:.2f}x"
+    ci = "-" if row.ci is None else f"{row.ci[0]:.2f}–{row.ci[1]:.2f}"
+    p = "-" if row.p_value is None else f"{row.p_value:.3g}"
+    return (row.runtime, row.metric, value(row.candidate_value), value(row.baseline_value),
+            ratio, ci, p, row.verdict)
+
+
+COMPARE_COLUMNS = ("Runtime", "Metric", "Value", "Baseline", "Ratio", "95% CI", "p",
+                   "Verdict")
+"""Ratio: baseline / value (above 1: faster or smaller); p: Mann-Whitney U, two-sided."""
