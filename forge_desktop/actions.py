@@ -46,7 +46,8 @@ class Param:
             items = raw if isinstance(raw, list | tuple) else [
                 s for s in str(raw).split(",") if s]
             for item in items:
-                if not isinstance(item, str) or not re.match(r"^[a-z][a-z0-9_-]{0,31}$", item):
+                # fullmatch: with match, "$" also matches before a final "\n" ("docker\n")
+                if not isinstance(item, str) or not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", item):
                     raise UsageError(f"{where}: {item!r} is not a runtime name")
             return tuple(items)
         if self.kind == "bool":
@@ -72,7 +73,7 @@ class Param:
                                  f"{self.maximum:g}, got {raw!r}")
             return value
         text = str(raw)
-        if not _SAFE_VALUE.match(text) or len(text) > 200:
+        if not _SAFE_VALUE.fullmatch(text) or len(text) > 200:  # fullmatch: see above
             raise UsageError(f"{where}: {text[:40]!r} contains characters that are not allowed "
                              "(letters, digits and ._:/@+- only)")
         if self.choices and text not in self.choices:

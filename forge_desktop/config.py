@@ -95,7 +95,7 @@ def parse_config(data: dict[str, Any], source: Path | None = None) -> Config:
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: [runtimes] must be a table of [runtimes.NAME] tables")
     for name, spec in table.items():
-        if not _NAME_RE.match(name):
+        if not _NAME_RE.fullmatch(name):  # not match: "$" would let "name\n" through
             raise ConfigError(f"{where}: runtime name {name!r} must match {_NAME_RE.pattern}")
         if name in BUILTIN_RUNTIMES:
             raise ConfigError(f"{where}: [runtimes.{name}] would shadow the built-in runtime "
@@ -134,4 +134,9 @@ def load_config(path: Path | None = None) -> Config:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML ({exc}); fix it or move it aside") from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively: a thousand "[" exhaust
+        # the stack (tests/faults/test_hostile.py). No config is nested like that.
+        raise ConfigError(f"{path} is nested too deeply to be a forge config; fix it or move "
+                          "it aside") from None
     return parse_config(data, path)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from forge_desktop.config import DEFAULT_IMAGE, FALLBACK_IMAGE
+from forge_desktop.config import DEFAULT_IMAGE, FALLBACK_IMAGE, forge_home
 from forge_desktop.errors import ForgeError, ImageError
 from forge_desktop.models import RunContext
 from forge_desktop.runtimes.base import Runtime
@@ -92,6 +92,9 @@ def build_busybox_tar(dest: Path) -> Path:
 def _write_rootfs(image: str, fill: Callable[[Path], None], source: dict[str, Any]) -> None:
     """Fill a fresh rootfs beside the old one, then swap it in, so a crash leaves no half."""
     root = bundle_root(image)
+    # `forge image prepare` may be the first command run (`make run` starts with it): create
+    # FORGE_HOME private (0700), as store.ensure_writable does, not with the umask's 0755
+    forge_home().mkdir(mode=0o700, parents=True, exist_ok=True)
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".rootfs-", dir=root))
     try:

@@ -53,6 +53,16 @@ async def server_available(timeout_s: float = 2.0) -> str | None:
         bus.disconnect()
 
 
+def _plain(text: str, limit: int) -> str:
+    """``text`` as a server that renders markup shows it literally. Cut before escaping (a cut
+    after it could leave half an entity, "&am"); drop NUL and the other control characters
+    (D-Bus refuses NUL, and desktop-notifier then drops the notification without a word) and
+    lone surrogates (not UTF-8, the same fate); then escape <, > and &."""
+    text = text[:limit].encode("utf-8", "replace").decode("utf-8")
+    text = "".join(c for c in text if c in "\n\t" or (c >= " " and c != "\x7f"))
+    return html.escape(text, quote=False)
+
+
 class Notifier:
     def __init__(self, on_open: OpenFn | None = None, fallback: FallbackFn | None = None,
                  timeout_s: float = 5.0) -> None:
@@ -91,8 +101,8 @@ class Notifier:
 
     async def _send(self, title: str, body: str, result_id: str | None,
                     fallback: bool = True) -> str:
-        safe_title = html.escape(title, quote=False)[:200]
-        safe_body = html.escape(body, quote=False)[:1000]
+        safe_title = _plain(title, 200)
+        safe_body = _plain(body, 1000)
         if not self.enabled:
             return "disabled"
         import asyncio

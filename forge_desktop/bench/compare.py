@@ -19,7 +19,13 @@ from typing import Any
 from forge_desktop.bench import stats
 from forge_desktop.bench.disk import disk_entry
 from forge_desktop.bench.memory import MemoryOptions, memory_entry
-from forge_desktop.bench.runner import ProgressFn, Runner, RuntimeRun, cleanup_on_exit
+from forge_desktop.bench.runner import (
+    ProgressFn,
+    Runner,
+    RuntimeRun,
+    cleanup_on_exit,
+    raise_if_given_up,
+)
 from forge_desktop.bench.startup import Log, StartupOptions, resolve, runtime_entry
 from forge_desktop.bench.targets import evaluate
 from forge_desktop.config import Config
@@ -209,7 +215,9 @@ def run_compare(opts: CompareOptions, config: Config, *, progress: ProgressFn | 
                 "overhead_ratio": round(wall_s / measured_s, 4) if measured_s else None})
     if targets:
         doc["targets"] = evaluate(doc, targets)
-    return doc, (store.save(doc) if opts.save else None)
+    path = store.save(doc) if opts.save else None
+    raise_if_given_up(runs, opts.iterations, path)  # after the save: what completed is kept
+    return doc, path
 
 
 def _entries(runs: Sequence[RuntimeRun], memory: Mapping[str, dict[str, Any]],

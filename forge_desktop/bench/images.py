@@ -41,6 +41,7 @@ from forge_desktop.bench.runner import (
     MAX_CONSECUTIVE_ERRORS,
     ProgressFn,
     RuntimeRun,
+    raise_if_given_up,
     signals_deferred,
     sweep_dead,
 )
@@ -767,12 +768,12 @@ class ImageBench:
             sample = self.iteration(run)
         except RuntimeUnavailable as exc:
             run.errors.append(str(exc))
-            run.stopped = True
+            run.stopped = run.given_up = True
             return
         except ForgeError as exc:
             run.errors.append(str(exc))
             run.consecutive_errors += 1
-            run.stopped = run.consecutive_errors >= MAX_CONSECUTIVE_ERRORS
+            run.stopped = run.given_up = run.consecutive_errors >= MAX_CONSECUTIVE_ERRORS
             return
         run.consecutive_errors = 0
         if keep:
@@ -976,4 +977,5 @@ def _run(opts: ImageOptions, config: Config, registry: Registry | None,
         errors = "; ".join(f"{r.runtime.name}: {r.errors[-1]}" for r in runs if r.errors)
         raise EngineError(f"no engine completed an iteration ({errors}); nothing was saved")
     path = store.save(doc) if opts.save else None
+    raise_if_given_up(runs, opts.iterations, path)  # after the save: what completed is kept
     return doc, path

@@ -96,10 +96,20 @@ def memory_entry(runtime: Runtime, image: str, ctx: RunContext, opts: MemoryOpti
                  progress: ProgressFn | None = None, cancel: threading.Event | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """Measure one runtime; engine failures land in ``errors``, the run goes on."""
-    info = runtime.info()
     entry: dict[str, Any] = {"runtime": runtime.name, "kind": runtime.kind,
-                             "version": info.version, "containers": opts.containers,
+                             "version": None, "containers": opts.containers,
                              "warnings": [], "errors": []}
+    try:
+        info = runtime.info()
+    except ForgeError as exc:
+        # the engine died since the run began (e.g. mid-compare): an error in this entry,
+        # not an exception that would throw away what the other runtimes measured
+        entry["errors"].append(str(exc))
+        return entry
+    entry["version"] = info.version
+    if not info.available:
+        entry["errors"].append(f"{runtime.name}: {info.reason}")
+        return entry
     spec = RunSpec(image=image, command=SLEEP_COMMAND, network="none")
     if not isinstance(runtime, LongRunning):
         entry["errors"].append(f"{runtime.name} runs commands to completion: memory of "

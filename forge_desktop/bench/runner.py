@@ -13,8 +13,15 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from forge_desktop.errors import EngineTimeout, ForgeError, Interrupted, RuntimeUnavailable
+from forge_desktop.errors import (
+    EngineError,
+    EngineTimeout,
+    ForgeError,
+    Interrupted,
+    RuntimeUnavailable,
+)
 from forge_desktop.models import RunContext, RunSpec, RuntimeInfo, Sample
 from forge_desktop.runtimes.base import Runtime
 
@@ -37,6 +44,9 @@ class RuntimeRun:
     consecutive_errors: int = 0
     warmup_ms: list[float] = field(default_factory=list)
     """Warmup durations: not statistics, but part of the run's wall time."""
+    given_up: bool = False
+    """True when the runtime was given up on mid-run (its engine hung, went away, or failed
+    repeatedly), as opposed to one that could not be prepared: see ``raise_if_given_up``."""
 
 
 @contextlib.contextmanager
@@ -56,6 +66,24 @@ def signals_deferred() -> Iterator[None]:
             signal.signal(sig, handler)
     if pending:
         raise Interrupted("interrupted; the run's containers were removed")
+
+
+class GaveUp(EngineError):
+    """A runtime was given up on mid-run. Raised once what completed has been saved (marked
+    incomplete), so the user reads one line saying what failed and where the partial result
+    is, rather than a table whose missing rows are explained only by warnings."""
+
+
+def raise_if_given_up(runs: Sequence[RuntimeRun], iterations: int, path: Path | None) -> None:
+    """Call after saving: ``path`` None means the user asked for --no-save."""
+    lost = [r for r in runs if r.given_up]
+    if not lost:
+        return
+    what = "; ".join(f"{r.runtime.name} after {len(r.samples)} of {iterations} iterations "
+                     f"({r.errors[-1] if r.errors else 'no error recorded'})" for r in lost)
+    where = f"saved, marked incomplete, to {path}" if path is not None \
+        else "not saved (--no-save)"
+    raise GaveUp(f"gave up on {what}; what completed was {where}")
 
 
 def sweep_dead(runtimes: Sequence[Runtime]) -> int:
@@ -99,12 +127,12 @@ class Runner:
         except (RuntimeUnavailable, EngineTimeout) as exc:
             # unavailable, or hung: retrying would only wait out more timeouts
             run.errors.append(str(exc))
-            run.stopped = True
+            run.stopped = run.given_up = True
             return
         except ForgeError as exc:
             run.errors.append(str(exc))
             run.consecutive_errors += 1
-            run.stopped = run.consecutive_errors >= MAX_CONSECUTIVE_ERRORS
+            run.stopped = run.given_up = run.consecutive_errors >= MAX_CONSECUTIVE_ERRORS
             return
         run.consecutive_errors = 0
         if keep:

@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from forge_desktop.bench import stats
-from forge_desktop.bench.runner import ProgressFn, Runner, RuntimeRun, sweep_dead
+from forge_desktop.bench.runner import (
+    ProgressFn,
+    Runner,
+    RuntimeRun,
+    raise_if_given_up,
+    sweep_dead,
+)
 from forge_desktop.config import MAX_ITERATIONS, MAX_WARMUP, Config
 from forge_desktop.errors import EngineError, UsageError
 from forge_desktop.image import prepare_image
@@ -137,4 +143,5 @@ def run_startup(opts: StartupOptions, config: Config, *, progress: ProgressFn | 
         errors = "; ".join(f"{r.runtime.name}: {r.errors[-1]}" for r in runs if r.errors)
         raise EngineError(f"no runtime completed an iteration ({errors}); nothing was saved")
     path = store.save(doc) if opts.save else None
+    raise_if_given_up(runs, opts.iterations, path)  # after the save: what completed is kept
     return doc, path

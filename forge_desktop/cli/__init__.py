@@ -3,6 +3,7 @@ code: 2 for bad usage, 1 for a failure, 3 for a missed target, 130 for an interr
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import sys
@@ -13,8 +14,17 @@ def _term_to_interrupt(_signum: int, _frame: object) -> NoReturn:
     raise KeyboardInterrupt
 
 
+def one_line(text: str) -> str:
+    """``text`` with every control or other non-printable character written as its Python
+    escape: a message quoting an argument or a file ("\n", ESC) stays one line and sends no
+    escape sequence to the terminal (results.index.printable does the same for tables)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def fail(message: str, code: int) -> NoReturn:
-    sys.stderr.write(f"forge: error: {message}\n")
+    sys.stderr.write(f"forge: error: {one_line(message)}\n")
     sys.exit(code)
 
 
@@ -35,6 +45,11 @@ def main(argv: list[str] | None = None) -> None:
         from click import exceptions as cx  # type: ignore[no-redef]
 
     aborts = tuple(a for a in (getattr(cx, "Abort", None), typer.Abort) if a is not None)
+    # An argument that is not UTF-8 reaches Python as lone surrogates ("\udc80"), and a
+    # message or table echoing it would die with UnicodeEncodeError on a strict stdout:
+    # write such characters as escapes instead, as stderr already does.
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
     signal.signal(signal.SIGTERM, _term_to_interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if the parent ignored it
     command = typer.main.get_command(app)

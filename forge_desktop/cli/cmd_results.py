@@ -40,10 +40,14 @@ Runtime = Annotated[str | None, typer.Option("-r", "--runtime", help="Only this 
 # --- shared helpers -------------------------------------------------------------------------
 
 def escape(text: str) -> str:
-    """Text shown in a table cell, not read as rich markup (a "[x]" in a name stays)."""
+    """Text shown in a table cell, not read as rich markup (a "[x]" in a name stays), with
+    control characters made visible (no escape sequence from a result file reaches the
+    terminal: see index.printable)."""
     from rich.markup import escape as rich_escape
 
-    return rich_escape(text)
+    from forge_desktop.results.index import printable
+
+    return rich_escape(printable(text))
 
 
 def _local(ts: float, seconds: bool = False) -> str:
@@ -380,15 +384,38 @@ def results_show(
 ) -> None:
     """Everything about one result: environment, parameters, statistics, every iteration."""
     from rich.console import Group
+    from rich.errors import MarkupError
 
+    from forge_desktop.errors import StoreError
     from forge_desktop.results.index import find, load
 
     scan = _open(from_dir)
-    doc = load(scan, find(scan.results, result_id))
+    summary = find(scan.results, result_id)
+    doc = load(scan, summary)
     if as_json:
         _print_json(doc)
         return
-    _print_fitted(Group(*show_renderables(doc)))
+    try:  # a file from elsewhere may hold anything: one clear line, not an internal error
+        _print_fitted(Group(*show_renderables(_printable_doc(doc))))
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError,
+            RecursionError, MarkupError) as exc:
+        raise StoreError(f"cannot show {summary.file}: a field holds a value forge does not "
+                         f"expect ({type(exc).__name__}); `forge results show {summary.id} "
+                         "--json` prints it as saved") from None
+
+
+def _printable_doc(value: Any) -> Any:
+    """Every string of a document with its control characters made visible
+    (index.printable): the tables below print some fields as they are."""
+    from forge_desktop.results.index import printable
+
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, list):
+        return [_printable_doc(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(k): _printable_doc(v) for k, v in value.items()}
+    return value
 
 
 # --- trend ----------------------------------------------------------------------------------
@@ -647,9 +674,11 @@ def machines_table(rows: Sequence[MachineRow], baseline_runtime: str) -> Table:
             cell = r.ratios.get(name)
             cells.append("-" if cell is None else f"{cell[0]:.2f}x (n={cell[1]})")
         table.add_row(*cells)
-    table.caption = (f"Ratio: the runtime's median startup / {baseline_runtime}'s in the same "
-                     "result, median over that machine's results (0.50x: half the time). Raw "
-                     "times are not compared across machines. n: results with both runtimes.")
+    # escape: the runtime name is the user's argument (markup, control characters)
+    table.caption = (f"Ratio: the runtime's median startup / {escape(baseline_runtime)}'s in "
+                     "the same result, median over that machine's results (0.50x: half the "
+                     "time). Raw times are not compared across machines. n: results with both "
+                     "runtimes.")
     table.caption_justify = "left"
     return table
 

@@ -40,7 +40,8 @@ def _valid(name: str, value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1000
     if name == "runtimes":
         return isinstance(value, list) and all(
-            isinstance(v, str) and re.match(r"^[a-z][a-z0-9_-]{0,31}$", v) for v in value)
+            # fullmatch: with match, "$" also matches before a final "\n" ("docker\n")
+            isinstance(v, str) and re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", v) for v in value)
     return isinstance(value, bool)
 
 

@@ -143,15 +143,28 @@ def json_payload(docs: Sequence[dict[str, Any]]) -> Any:
 
 
 def render(docs: Sequence[dict[str, Any]], fmt: str) -> str:
-    if fmt == "json":
+    if fmt == "json":  # json.dumps escapes control characters and surrogates itself
         return json.dumps(json_payload(docs), indent=2) + "\n"
     if fmt == "csv":
-        return to_csv(docs)
+        return _plain_text(to_csv(docs))
     if fmt == "md":
-        return to_markdown(docs)
+        return _plain_text(to_markdown(docs))
     if fmt == "html":
-        return to_html(docs)
+        return _plain_text(to_html(docs))
     raise UsageError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _plain_text(text: str) -> str:
+    """An export holds strings from a file from anywhere: control characters are written
+    \\xNN (an ESC would start an escape sequence when the export goes to a terminal: OSC 52
+    sets the clipboard), and a lone surrogate (a JSON "\\udc80" decodes to one) becomes
+    U+FFFD, since UTF-8 cannot carry it. Tab and newlines stay: CSV cells may hold them."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def write(path: Path, fmt: str, docs: Sequence[dict[str, Any]]) -> None:

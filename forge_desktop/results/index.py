@@ -24,6 +24,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+import math
 import os
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
@@ -36,8 +37,10 @@ from forge_desktop.errors import ForgeError, StoreError, UsageError
 from forge_desktop.results.schema import SCHEMA_VERSION, validate
 
 INDEX_NAME = ".index.sqlite"
-INDEX_FORMAT = 3
-"""Bump when :class:`ResultSummary` or :func:`summarize` changes: old caches are rebuilt."""
+INDEX_FORMAT = 4
+"""Bump when :class:`ResultSummary` or :func:`summarize` changes: old caches are rebuilt.
+4: non-finite or huge figures read as missing, control characters refused or made visible
+(a cache of 3 may hold a NaN median that ``trend`` cannot draw)."""
 _USER_VERSION = INDEX_FORMAT * 1000 + SCHEMA_VERSION
 MIB = 1024 * 1024
 KIB = 1024
@@ -49,6 +52,16 @@ HEADLINE_UNITS = {"startup": "ms", "compare": "ms", "image": "ms", "memory": "Mi
                   "disk": "KiB"}
 """startup/compare/image: median ms; memory: MiB per running container; disk: KiB that one
 created container adds."""
+
+
+def printable(text: str) -> str:
+    """``text`` from a result file (or a file name) as a terminal may print it: every control
+    or other non-printable character (ESC starts sequences that retitle the terminal or set the
+    clipboard, OSC 52; U+202E reverses the text; a lone surrogate is not UTF-8) written as its
+    Python escape, so a result from elsewhere shows what it holds and does nothing else."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass(frozen=True)
@@ -146,7 +159,7 @@ class Skipped:
 
     def line(self) -> str:
         """The one warning line a command prints for this file."""
-        return f"skipping {self.file}: {self.reason}".replace("\n", " ")
+        return printable(f"skipping {self.file}: {self.reason}".replace("\n", " "))
 
 
 @dataclass(frozen=True)
@@ -183,9 +196,15 @@ def results_dir(from_dir: str | Path | None = None) -> Path:
 # --- reading one document -------------------------------------------------------------------
 
 def _num(value: Any) -> float | None:
+    """A finite number, else None: NaN, infinity or a 400-digit int (float() of it raises
+    OverflowError) in a file reads as missing, as in export._num."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def parse_created(text: str) -> float:
@@ -236,10 +255,17 @@ def summarize(doc: Mapping[str, Any], file: str) -> ResultSummary:
     from forge_desktop.results.environment import machine_key  # psutil: not on warm scans
 
     kind = doc["kind"]
+    for key in ("id", "kind"):  # shown and typed everywhere: no escape sequence in them
+        if not doc[key].isprintable():
+            raise ValueError(f"{key} {printable(doc[key][:40])!r} holds control characters")
     try:
         created_ts = parse_created(doc["created_at"])
-    except ValueError:
-        raise ValueError(f"created_at {doc['created_at'][:40]!r} is not an ISO date") from None
+        # every list shows it in local time: a date datetime cannot show there (year 1 at
+        # UTC-12 is year 0) is as unreadable as no date
+        dt.datetime.fromtimestamp(created_ts).astimezone()
+    except (ValueError, OverflowError, OSError):
+        raise ValueError(f"created_at {doc['created_at'][:40]!r} is not an ISO date in "
+                         "range") from None
     env = doc.get("environment")
     env = env if isinstance(env, dict) else {}
     params = doc.get("parameters")
@@ -255,6 +281,9 @@ def summarize(doc: Mapping[str, Any], file: str) -> ResultSummary:
         if not isinstance(entry, dict) or not isinstance(entry.get("runtime"), str):
             raise ValueError(f"runtimes[{i}] has no runtime name")
         name = entry["runtime"]
+        if not name.isprintable():
+            raise ValueError(f"runtimes[{i}] name {printable(name[:40])!r} holds control "
+                             "characters")
         names.append(name)
         warnings += _count(entry.get("warnings"))
         for part in ("memory", "disk"):
@@ -269,7 +298,7 @@ def summarize(doc: Mapping[str, Any], file: str) -> ResultSummary:
             setups[name] = f"{network}/{entry.get('via') or params.get('via') or 'api'}"
     brief = {k: env.get(k) for k in ("os", "kernel", "arch", "cpu_model", "cpu_count",
                                      "memory_total_bytes", "cgroup_version")}
-    host, machine, unit = str(env.get("host") or "unknown"), machine_key(env), \
+    host, machine, unit = printable(str(env.get("host") or "unknown")), machine_key(env), \
         HEADLINE_UNITS.get(kind, "ms")
     complete = doc.get("complete") is True
     public = {"id": doc["id"], "kind": kind, "created_at": doc["created_at"],
@@ -305,6 +334,8 @@ def read_document(path: Path) -> tuple[dict[str, Any], tuple[int, int]]:
                          f"{exc.colno})") from None
     except (UnicodeDecodeError, RecursionError) as exc:
         raise StoreError(f"not valid JSON ({type(exc).__name__})") from None
+    except ValueError as exc:  # an int of more than 4300 digits (sys.int_info): one bad file
+        raise StoreError(f"not valid JSON ({str(exc).split(':')[0]})") from None
     return validate(doc, "it"), (st.st_mtime_ns, st.st_size)
 
 
@@ -433,6 +464,11 @@ def scan(directory: Path, *, use_cache: bool = True) -> Scan:
     skipped: list[Skipped] = []
     fresh: list[_Row] = []
     for name, key in files.items():
+        try:  # a name that is not UTF-8 (surrogate-escaped) cannot go into SQLite, nor out
+            name.encode()
+        except UnicodeEncodeError:
+            skipped.append(Skipped(name, "its name is not valid UTF-8; rename it"))
+            continue
         row = cached.get(name)
         if row is not None and (row[1], row[2]) == key:
             if row[3] is not None:

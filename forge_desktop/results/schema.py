@@ -23,6 +23,8 @@ def validate(doc: Any, where: str = "result") -> dict[str, Any]:
     version = doc.get("schema_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise StoreError(f"{where} is not a forge result (no schema_version)")
+    if version < 1:  # versions start at 1: 0 or -3 is no version forge ever wrote
+        raise StoreError(f"{where} is not a forge result (schema_version {version})")
     if version > SCHEMA_VERSION:
         raise StoreError(f"{where} has schema version {version}, newer than this forge "
                          f"understands ({SCHEMA_VERSION}); upgrade forge-desktop to read it")

@@ -88,7 +88,9 @@ def load(path: Path) -> dict[str, Any]:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise StoreError(f"no result at {path}") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
+        # ValueError: JSONDecodeError, UnicodeDecodeError, and an int of more than 4300
+        # digits (sys.int_info), which json.loads refuses with a bare ValueError
         raise StoreError(f"{path.name} is unreadable ({type(exc).__name__}); move it aside") \
             from None
     return validate(doc, path.name)

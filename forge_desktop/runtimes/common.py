@@ -17,7 +17,8 @@ _IMAGE_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._/:@-]{0,254}$")
 
 def check_image_name(image: str) -> str:
     """Refuse names that are not image references (spaces, shell syntax, newlines)."""
-    if not _IMAGE_RE.match(image) or ".." in image:
+    # fullmatch, not match: "$" also matches before a final newline ("busybox\n")
+    if not _IMAGE_RE.fullmatch(image) or ".." in image:
         raise UsageError(f"{image!r} is not a valid image name (expected e.g. busybox:latest)")
     return image
 

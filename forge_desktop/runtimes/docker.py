@@ -10,7 +10,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forge_desktop.errors import EngineError, EngineTimeout, ImageError, RuntimeUnavailable
+from forge_desktop.errors import (
+    EngineError,
+    EngineTimeout,
+    ForgeError,
+    ImageError,
+    RuntimeUnavailable,
+)
 from forge_desktop.models import (
     LABEL_OWNER,
     LABEL_RUN,
@@ -28,14 +34,35 @@ if TYPE_CHECKING:
     import docker
 
 
+START_HINT = "start it (`sudo systemctl start docker`, or `make run` in the forge checkout)"
+
+
 def _endpoint() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def exception_chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and the exceptions it was raised from (``__cause__``, else ``__context__``)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """A read or connect timeout anywhere in the chain (podman-py hides it under APIError)."""
+    return any("timed out" in str(e) or "Timeout" in type(e).__name__
+               for e in exception_chain(exc))
 
 
 def explain_connection_error(exc: BaseException, endpoint: str, engine: str,
                              start_hint: str) -> str:
     """Turn a requests/socket failure into a sentence a user can act on."""
-    text = f"{exc!r} {exc}"
+    # podman-py wraps the requests error in an APIError whose text is only the URL and
+    # "(POST operation failed)": the cause (refused, reset, ...) is further down the chain
+    text = " ".join(f"{e!r} {e}" for e in exception_chain(exc))
     sock = endpoint.removeprefix("unix://")
     if "PermissionError" in text or "Permission denied" in text:
         return (f"permission denied on {sock}; run as root or add your user to the "
@@ -46,7 +73,21 @@ def explain_connection_error(exc: BaseException, endpoint: str, engine: str,
         return f"{engine} is not running: {endpoint} refuses connections; {start_hint}"
     if "Timeout" in text or "timed out" in text:
         return f"{engine} at {endpoint} did not answer in time; is the daemon hung?"
+    if any(s in text for s in ("RemoteDisconnected", "Connection aborted", "Connection reset",
+                               "BrokenPipe")):
+        # the daemon went away in the middle of a request (killed, crashed, restarted)
+        return (f"{engine} at {endpoint} closed the connection in the middle of a request; "
+                f"did it stop or crash? {start_hint}")
     return f"{engine} at {endpoint} cannot be reached: {first_line(str(exc))}"
+
+
+def _connection_failed(exc: BaseException) -> bool:
+    """requests could not reach the daemon or lost the connection (not an HTTP error)."""
+    try:
+        from requests.exceptions import ConnectionError as RequestsConnectionError
+    except ImportError:  # pragma: no cover - a dependency of the docker SDK
+        return False
+    return isinstance(exc, RequestsConnectionError)
 
 
 class DockerRuntime:
@@ -65,7 +106,15 @@ class DockerRuntime:
         (the next run sweeps this run's containers once the daemon answers again)."""
 
     # -- connection -------------------------------------------------------------------------
+    def _hung_reason(self) -> str:
+        return (f"{self.endpoint} did not answer within {self.timeout_s:g} s earlier in this "
+                "run; it is not asked again (is the daemon hung?)")
+
     def client(self) -> docker.APIClient:
+        if self.hung:
+            # every later call would wait out the timeout again: fail at once instead, so a
+            # hung daemon costs the run one timeout, not one per remaining call
+            raise EngineTimeout(f"docker: {self._hung_reason()}")
         if self._client is not None:
             return self._client
         if self._checked and self._reason:
@@ -81,14 +130,14 @@ class DockerRuntime:
             client = docker.APIClient(version="auto", timeout=self.timeout_s, **kwargs_from_env())
             client.ping()
         except Exception as exc:  # noqa: BLE001 - every failure becomes a reason
-            self._reason = explain_connection_error(
-                exc, self.endpoint, "docker",
-                "start it (`sudo systemctl start docker`, or `make run` in the forge checkout)")
+            self._reason = explain_connection_error(exc, self.endpoint, "docker", START_HINT)
             raise RuntimeUnavailable(f"docker: {self._reason}") from None
         self._client = client
         return client
 
     def available(self) -> str | None:
+        if self.hung:
+            return self._hung_reason()
         try:
             self.client()
         except RuntimeUnavailable:
@@ -108,11 +157,16 @@ class DockerRuntime:
         return RuntimeInfo(self.name, "engine", True, version=version, endpoint=self.endpoint,
                            storage_driver=driver)
 
-    def _error(self, what: str, exc: BaseException) -> EngineError:
+    def _error(self, what: str, exc: BaseException) -> ForgeError:
         text = getattr(exc, "explanation", None) or str(exc)
-        if "timed out" in str(exc) or "Timeout" in type(exc).__name__:
+        if is_timeout(exc):
             self.hung = True
             return EngineTimeout(f"docker: {what} did not answer within {self.timeout_s:g} s")
+        if _connection_failed(exc):
+            # the daemon went away mid-run (killed, crashed, socket removed): say so in words,
+            # and as RuntimeUnavailable, so the runner stops at once instead of retrying
+            return RuntimeUnavailable("docker: " + explain_connection_error(
+                exc, self.endpoint, "docker", START_HINT))
         return EngineError(f"docker: {what} failed: {first_line(str(text))}")
 
     # -- images -----------------------------------------------------------------------------
