@@ -112,6 +112,13 @@ def pil_to_qicon(image: Any) -> QIcon:
     return QIcon(QPixmap.fromImage(qimage))
 
 
+def detach(argv: list[str]) -> None:
+    """Start a window as its own process: own session, no inherited stdio (it must not hold
+    the tray's terminal or a caller's pipes open after the tray exits)."""
+    subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+
+
 class EngineCounter:
     """Polls the engines' running-container counts in a named thread (a hung daemon must not
     freeze the menu) and hands each reading to the GUI thread."""
@@ -320,13 +327,12 @@ class TrayApp:
         argv = [*forge_command(), "window"]
         if result_id:
             argv += ["--result", result_id]
-        subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+        detach(argv)
 
     def show_resources(self) -> None:
         from forge_desktop.desktop import forge_command
 
-        subprocess.Popen([*forge_command(), "window", "--resources"],
-                         stdin=subprocess.DEVNULL, start_new_session=True)
+        detach([*forge_command(), "window", "--resources"])
 
     def balloon(self, title: str, body: str) -> None:
         if self.tray.isVisible():
