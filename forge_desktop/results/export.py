@@ -110,8 +110,14 @@ def destination(fmt: str, output: str | None, docs: Sequence[dict[str, Any]],
         return None
     if output is None:
         return (cwd or Path.cwd()) / default_report_name(docs) if fmt == "html" else None
-    path = Path(output).expanduser()
-    if path.is_dir():
+    try:
+        path = Path(output).expanduser()
+        is_dir = path.is_dir()
+    except RuntimeError:  # "~nosuchuser/..."
+        raise UsageError(f"-o {output}: no such user's home") from None
+    except OSError as exc:  # is_dir() raises for a name too long (ENAMETOOLONG)
+        raise UsageError(f"-o {output}: {exc.strerror}") from None
+    if is_dir:
         raise UsageError(f"-o {output}: is a directory; give a file name")
     return path
 

@@ -187,8 +187,14 @@ def results_dir(from_dir: str | Path | None = None) -> Path:
         from forge_desktop.config import benchmarks_dir
 
         return benchmarks_dir()
-    path = Path(from_dir).expanduser()
-    if not path.is_dir():
+    try:
+        path = Path(from_dir).expanduser()
+        is_dir = path.is_dir()
+    except RuntimeError:  # "~nosuchuser/..."
+        raise UsageError(f"--from {from_dir}: no such user's home") from None
+    except OSError as exc:  # is_dir() raises for a name too long (ENAMETOOLONG), or EACCES
+        raise UsageError(f"--from {from_dir}: {exc.strerror}") from None
+    if not is_dir:
         raise UsageError(f"--from {from_dir}: no such directory")
     return path
 
