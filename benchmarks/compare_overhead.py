@@ -19,8 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from perfdoc import write_section  # benchmarks/perfdoc.py, beside this script
+
 REPO = Path(__file__).resolve().parent.parent
-DOC = REPO / "docs" / "PERFORMANCE.md"
 BEGIN, END = "<!-- compare-overhead:begin -->", "<!-- compare-overhead:end -->"
 
 
@@ -58,12 +59,7 @@ def main() -> None:
     section = "\n".join(lines)
     print(section)
     if a.write:
-        text = DOC.read_text()
-        if BEGIN in text:
-            text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip() + "\n\n" + section + "\n"
-        DOC.write_text(text)
+        write_section(BEGIN, END, section)
 
 
 if __name__ == "__main__":

@@ -25,9 +25,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from perfdoc import write_section  # benchmarks/perfdoc.py, beside this script
+
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
-DOC = REPO / "docs" / "PERFORMANCE.md"
 BEGIN, END = "<!-- harness-agreement:begin -->", "<!-- harness-agreement:end -->"
 
 
@@ -121,7 +122,8 @@ def main() -> None:
         f"hyperfine, 20 runs: `python -c pass` {bare_ms:.1f} ms; `forge --version` "
         f"{version_ms:.1f} ms; `forge --help` {help_ms:.1f} ms.",
         "",
-        "| Command | heavy modules imported | total import time (ms, sum of -X importtime self times) |",
+        "| Command | heavy modules imported | total import time (ms, sum of -X importtime "
+        "self times) |",
         "|---|---|---:|",
         *[f"| `forge {k}` | {', '.join(v[0]) or 'none'} | {v[1]:.1f} |"
           for k, v in heavy.items()],
@@ -130,12 +132,7 @@ def main() -> None:
     section = "\n".join(lines)
     print(section)
     if a.write:
-        text = DOC.read_text() if DOC.exists() else "# Performance\n\n"
-        if BEGIN in text:
-            text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip() + "\n\n" + section + "\n"
-        DOC.write_text(text)
+        write_section(BEGIN, END, section)
 
 
 if __name__ == "__main__":

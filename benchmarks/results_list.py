@@ -30,9 +30,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from perfdoc import write_section  # benchmarks/perfdoc.py, beside this script
+
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
-DOC = REPO / "docs" / "PERFORMANCE.md"
 BEGIN, END = "<!-- results-list:begin -->", "<!-- results-list:end -->"
 INDEX = ".index.sqlite"
 MIX = {"startup": 0.5, "compare": 0.2, "memory": 0.15, "disk": 0.15}
@@ -252,12 +253,7 @@ def main() -> None:
     section = "\n".join(lines)
     print(section)
     if a.write:
-        text = DOC.read_text() if DOC.exists() else "# Performance\n\n"
-        if BEGIN in text:
-            text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip() + "\n\n" + section + "\n"
-        DOC.write_text(text)
+        write_section(BEGIN, END, section)
     if not a.keep:
         shutil.rmtree(home, ignore_errors=True)
 

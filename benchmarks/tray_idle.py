@@ -18,14 +18,15 @@ import time
 from pathlib import Path
 
 import psutil
+from perfdoc import write_section  # benchmarks/perfdoc.py, beside this script
 
 REPO = Path(__file__).resolve().parent.parent
-DOC = REPO / "docs" / "PERFORMANCE.md"
 BEGIN, END = "<!-- tray-idle:begin -->", "<!-- tray-idle:end -->"
 BARE = """
 import sys
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon, QMenu
 from PySide6.QtGui import QIcon, QPixmap, QColor
+
 app = QApplication(["bare-tray"])
 pm = QPixmap(22, 22); pm.fill(QColor("steelblue"))
 tray = QSystemTrayIcon(QIcon(pm)); menu = QMenu(); menu.addAction("Quit", app.quit)
@@ -83,12 +84,7 @@ def main() -> None:
     section = "\n".join(lines)
     print(section)
     if a.write:
-        text = DOC.read_text()
-        if BEGIN in text:
-            text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip() + "\n\n" + section + "\n"
-        DOC.write_text(text)
+        write_section(BEGIN, END, section)
 
 
 if __name__ == "__main__":

@@ -32,10 +32,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import results_list  # noqa: E402 - the generator of the results-list benchmark, shared
+from perfdoc import write_section  # benchmarks/perfdoc.py, beside this script
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
-DOC = REPO / "docs" / "PERFORMANCE.md"
 BEGIN, END = "<!-- window-load:begin -->", "<!-- window-load:end -->"
 READY_ENV = "FORGE_WINDOW_READY_FILE"
 TARGET_S = 1.5
@@ -44,6 +44,7 @@ import json, os, sys, time
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import QApplication, QMainWindow, QTableView
+
 app = QApplication(["bare-window"])
 win = QMainWindow(); table = QTableView(); table.setModel(QStandardItemModel(0, 6))
 win.setCentralWidget(table); win.resize(1280, 800)
@@ -178,12 +179,7 @@ def measure(a: argparse.Namespace, templates: dict[str, dict[str, object]], home
     section = "\n".join(lines)
     print(section)
     if a.write:
-        text = DOC.read_text() if DOC.exists() else "# Performance\n\n"
-        if BEGIN in text:
-            text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END):]
-        else:
-            text = text.rstrip() + "\n\n" + section + "\n"
-        DOC.write_text(text)
+        write_section(BEGIN, END, section)
 
 
 if __name__ == "__main__":
