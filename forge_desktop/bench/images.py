@@ -38,7 +38,6 @@ from urllib.parse import quote
 
 from forge_desktop.bench import stats
 from forge_desktop.bench.runner import (
-    MAX_CONSECUTIVE_ERRORS,
     ProgressFn,
     RuntimeRun,
     raise_if_given_up,
@@ -766,14 +765,8 @@ class ImageBench:
             return
         try:
             sample = self.iteration(run)
-        except RuntimeUnavailable as exc:
-            run.errors.append(str(exc))
-            run.stopped = run.given_up = True
-            return
         except ForgeError as exc:
-            run.errors.append(str(exc))
-            run.consecutive_errors += 1
-            run.stopped = run.given_up = run.consecutive_errors >= MAX_CONSECUTIVE_ERRORS
+            run.record_failure(exc)  # the runner's rule: a hung engine is given up at once
             return
         run.consecutive_errors = 0
         if keep:

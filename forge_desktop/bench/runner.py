@@ -48,6 +48,16 @@ class RuntimeRun:
     """True when the runtime was given up on mid-run (its engine hung, went away, or failed
     repeatedly), as opposed to one that could not be prepared: see ``raise_if_given_up``."""
 
+    def record_failure(self, exc: ForgeError) -> None:
+        """One failed iteration. Unavailable or hung: give up at once (retrying would only
+        wait out more timeouts); any other error: after MAX_CONSECUTIVE_ERRORS in a row."""
+        self.errors.append(str(exc))
+        if isinstance(exc, RuntimeUnavailable | EngineTimeout):
+            self.stopped = self.given_up = True
+            return
+        self.consecutive_errors += 1
+        self.stopped = self.given_up = self.consecutive_errors >= MAX_CONSECUTIVE_ERRORS
+
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
@@ -124,15 +134,8 @@ class Runner:
             return
         try:
             sample = run.runtime.run_once(self.spec, self.ctx, seq)
-        except (RuntimeUnavailable, EngineTimeout) as exc:
-            # unavailable, or hung: retrying would only wait out more timeouts
-            run.errors.append(str(exc))
-            run.stopped = run.given_up = True
-            return
         except ForgeError as exc:
-            run.errors.append(str(exc))
-            run.consecutive_errors += 1
-            run.stopped = run.given_up = run.consecutive_errors >= MAX_CONSECUTIVE_ERRORS
+            run.record_failure(exc)
             return
         run.consecutive_errors = 0
         if keep:
