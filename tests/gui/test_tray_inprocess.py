@@ -8,19 +8,18 @@ import json
 import os
 import socketserver
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from forge_desktop import APP_ID
 from forge_desktop.gui.settings import TraySettings
 from forge_desktop.gui.tray import TrayApp
 from tests.gui.conftest import NotifyServer
+from tests.gui.qt_loop import StallMeter, spin_until
 
 
 @pytest.fixture(scope="module")
@@ -62,41 +61,21 @@ def tray_app(qapp: QApplication, forge_home: Path,
         app.notifier.close()
 
 
-def spin_until(qapp: QApplication, done: Callable[[], bool], timeout_s: float) -> None:
-    """Run the real Qt event loop until ``done()``."""
-    loop = QEventLoop()
-    check = QTimer()
-    check.timeout.connect(lambda: loop.quit() if done() else None)
-    check.start(20)
-    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-    loop.exec()
-    check.stop()
-    assert done(), f"not done within {timeout_s} s"
-
-
 def test_gui_thread_stays_responsive_during_a_real_compare(
         qapp: QApplication, tray_app: Callable[..., TrayApp],
         notify_server: NotifyServer) -> None:
     tray = tray_app(iterations=5)
-    gaps: list[float] = []
-    last = [time.perf_counter()]
-
-    def tick() -> None:
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    ticker = QTimer()
-    ticker.timeout.connect(tick)
-    ticker.start(10)
+    meter = StallMeter()
+    meter.start()
     tray.run_action("compare")
     assert tray.jobs.current is not None
-    spin_until(qapp, lambda: tray.jobs.current is None, 300)
-    ticker.stop()
+    spin_until(lambda: tray.jobs.current is None, 300)
+    meter.stop()
     call = notify_server.wait_for(lambda c: "Compare finished" in str(c["summary"]), 30)
     assert "faster than" in str(call["summary"])
-    longest_ms = max(gaps) * 1000
-    print(f"longest event-loop stall during compare: {longest_ms:.1f} ms over {len(gaps)} ticks")
+    longest_ms = meter.longest_ms
+    print(f"longest event-loop stall during compare: {longest_ms:.1f} ms over "
+          f"{len(meter.gaps)} ticks")
     assert longest_ms < 200, f"the GUI thread stalled {longest_ms:.0f} ms"
     assert tray.state == "idle"
 
@@ -109,7 +88,7 @@ def test_second_benchmark_is_refused_not_run_concurrently(
     first = tray.jobs.current
     tray.run_action("startup")  # refused with a message: the same job is still the one
     assert tray.jobs.current is first
-    spin_until(qapp, lambda: tray.jobs.current is None, 120)
+    spin_until(lambda: tray.jobs.current is None, 120)
     assert len(list((Path(os.environ["FORGE_HOME"]) / "benchmarks").glob("*.json"))) == 1
 
 
@@ -141,13 +120,13 @@ def test_an_engine_that_stops_drops_the_count_without_a_crash(
     monkeypatch.setenv("DOCKER_HOST", f"unix://{sock}")
     tray = tray_app()
     tray.counter.poll_now()
-    spin_until(qapp, lambda: tray.counts.get("docker") == 2, 10)
+    spin_until(lambda: tray.counts.get("docker") == 2, 10)
     assert "docker 2" in tray.tray.toolTip()
     server.shutdown()
     server.server_close()
     sock.unlink()
     tray.counter.poll_now()
-    spin_until(qapp, lambda: tray.counts.get("docker") is None, 10)
+    spin_until(lambda: tray.counts.get("docker") is None, 10)
     assert "docker" not in tray.tray.toolTip() or "docker 2" not in tray.tray.toolTip()
     tray.refresh()  # still alive and drawing
 
@@ -159,10 +138,10 @@ def test_a_failing_benchmark_notifies_and_goes_back_to_idle(
     (forge_home / "config.toml").write_text('[runtimes.broken]\nrun = ["false"]\n')
     tray = tray_app(iterations=2, runtimes=["broken"])
     tray.run_action("startup")
-    spin_until(qapp, lambda: tray.jobs.current is None, 60)
+    spin_until(lambda: tray.jobs.current is None, 60)
     call = notify_server.wait_for(lambda c: "failed" in str(c["summary"]), 30)
     assert call["summary"] == "Startup benchmark failed"
     assert "no runtime completed an iteration" in str(call["body"])
-    spin_until(qapp, lambda: tray.state == "idle", 5)
+    spin_until(lambda: tray.state == "idle", 5)
     assert not (forge_home / "benchmarks").exists() or \
         not list((forge_home / "benchmarks").glob("*.json"))

@@ -33,6 +33,7 @@ from forge_desktop.results.index import summarize
 from forge_desktop.results.schema import validate
 from forge_desktop.runtimes.base import current_owner
 from tests.conftest import REPO, run_forge
+from tests.gui.qt_loop import StallMeter, spin_until
 from tests.integration.conftest import DOCKER, labelled, sh
 
 ARTIFACTS = REPO / "tests" / "artifacts"
@@ -235,18 +236,6 @@ def spin(seconds: float) -> None:
     loop = QEventLoop()
     QTimer.singleShot(int(seconds * 1000), loop.quit)
     loop.exec()
-
-
-def spin_until(done: Callable[[], bool], timeout_s: float) -> None:
-    """Run the real Qt event loop until ``done()``."""
-    loop = QEventLoop()
-    check = QTimer()
-    check.timeout.connect(lambda: loop.quit() if done() else None)
-    check.start(20)
-    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-    loop.exec()
-    check.stop()
-    assert done(), f"not done within {timeout_s} s"
 
 
 def distinct_colours(image: QImage) -> int:
@@ -587,21 +576,12 @@ def test_resources_panel_shows_live_figures_from_a_worker(
         qapp: QApplication, history: list[dict[str, Any]],
         open_window: Callable[[], ResultsWindow]) -> None:
     window = open_window()
-    gaps: list[float] = []
-    last = [time.perf_counter()]
-
-    def tick() -> None:
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    ticker = QTimer()
-    ticker.timeout.connect(tick)
-    ticker.start(10)
+    meter = StallMeter()
+    meter.start()
     window.show_panel("resources")
     spin_until(lambda: window.resources.readings >= 2, 30)
-    ticker.stop()
-    assert max(gaps) < 0.3, f"the GUI thread stalled {max(gaps) * 1000:.0f} ms"
+    meter.stop()
+    assert meter.longest_ms < 300, f"the GUI thread stalled {meter.longest_ms:.0f} ms"
     assert "cores" in window.resources.texts["cpu"].text()
     assert "docker" in window.resources.containers.text()
     assert "Updated" in window.resources.updated.text()
@@ -852,24 +832,15 @@ def test_a_run_from_the_panel_adds_its_result_to_the_table(
     panel.set_value("runtime", ["docker"])
     panel.set_value("iterations", 2)
     assert panel.params()["runtime"] == ["docker"]
-    gaps: list[float] = []
-    last = [time.perf_counter()]
-
-    def tick() -> None:
-        now = time.perf_counter()
-        gaps.append(now - last[0])
-        last[0] = now
-
-    ticker = QTimer()
-    ticker.timeout.connect(tick)
-    ticker.start(10)
+    meter = StallMeter()
+    meter.start()
     loads = window.loads
     assert window.run_benchmark()
     spin_until(lambda: any(e.kind == "progress" for e in panel.events), 120)
     screenshot(window, "run-progress")  # the test's own stall: not counted
-    last[0] = time.perf_counter()
+    meter.skip()
     spin_until(lambda: not panel.running and window.loads > loads, 300)
-    ticker.stop()
+    meter.stop()
     assert panel.events[-1].kind == "finished", panel.events[-1].text
     doc = panel.events[-1].doc
     assert doc is not None and doc["kind"] == "startup"
@@ -881,7 +852,7 @@ def test_a_run_from_the_panel_adds_its_result_to_the_table(
     assert window.detail.row is not None and window.detail.row.id == doc["id"]
     assert "docker" in window.proxy.index(window.proxy.proxy_row_of(doc["id"]), 3).data()
     assert "Saved as" in panel.state.text()
-    longest = max(gaps) * 1000
+    longest = meter.longest_ms
     print(f"longest event-loop stall during the run: {longest:.0f} ms")
     assert longest < 300, f"the GUI thread stalled {longest:.0f} ms"
     assert _own_containers() == []
