@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -42,3 +43,31 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str)
     assert len(errors) == 1, proc.stderr
     for needle in needles:
         assert needle.lower() in errors[0].lower(), errors[0]
+
+
+# --- the fault suite's output, read by scripts/reliability_doc.py ----------------------------
+# Each fault test records what it measured with pytest's `record_property(name, value)`; the
+# figures and every test's outcome land in tests/artifacts/faults-report.json, from which
+# docs/RELIABILITY.md is written (no figure there is typed by hand).
+
+FAULT_REPORT = ARTIFACTS / "faults-report.json"
+_fault_results: dict[str, dict[str, object]] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if not report.nodeid.startswith("tests/faults/"):
+        return
+    entry = _fault_results.setdefault(report.nodeid, {"outcome": "passed", "figures": {}})
+    if report.failed or (report.skipped and entry["outcome"] == "passed"):
+        entry["outcome"] = "failed" if report.failed else "skipped"
+    if report.when == "call":
+        entry["figures"] = dict(report.user_properties)
+        entry["duration_s"] = round(report.duration, 3)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if not _fault_results:
+        return
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    FAULT_REPORT.write_text(json.dumps({"python": sys.version.split()[0],
+                                        "tests": _fault_results}, indent=2, default=str) + "\n")
