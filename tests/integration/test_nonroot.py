@@ -346,11 +346,11 @@ def test_a_session_older_than_the_group_says_log_in_again(desktop: User) -> None
         "but this login session started before that; log in again (or run `newgrp docker`)")
 
 
-def test_without_newuidmap_podman_says_install_uidmap(desktop: User, scratch: Path) -> None:
+def test_without_newuidmap_podman_says_install_uidmap(desktop: User) -> None:
     """A PATH where podman is found but newuidmap and newgidmap are not (as on a machine
     without the uidmap package): podman itself then cannot start for this user."""
-    bare = scratch / "bin-without-uidmap"
-    bare.mkdir(exist_ok=True)
+    bare = desktop.home / "bin-without-uidmap"  # the test's tmp dirs are root's, 0700
+    bare.mkdir(mode=0o755, exist_ok=True)
     for tool in ("podman", "runc", "setpriv"):
         with contextlib.suppress(FileExistsError):
             (bare / tool).symlink_to(shutil.which(tool) or tool)
