@@ -268,14 +268,19 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
   <type>session</type>
   <listen>unix:path={sock}</listen>
   <auth>EXTERNAL</auth>
-  <policy context="default"><allow send_destination="*"/><allow own="*"/></policy>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
 </busconfig>
 """
 
 
 def tray_icons(pid: int) -> list[str]:
     """Visible windows of ``pid`` with the tray icon's class, about icon-sized."""
-    out = subprocess.run(["xdotool", "search", "--pid", str(pid), "--classname", APP_ID],
+    out = subprocess.run(["xdotool", "search", "--all", "--pid", str(pid), "--classname",
+                          APP_ID],
                          capture_output=True, text=True, timeout=20, check=False).stdout
     icons = []
     for wid in out.split():
