@@ -36,6 +36,9 @@ TEST_PKGS=(
     libegl1 libgl1 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0
     libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0
     libxcb-xkb1 libfontconfig1 libdbus-1-3 fonts-dejavu-core dunst
+    # rootless podman for the non-root user tests/integration/test_nonroot.py creates:
+    # newuidmap/newgidmap (podman only recommends them; useradd and setpriv are essential)
+    uidmap
 )
 if [ "$SET" = test ]; then
     PKGS=("${TEST_PKGS[@]}")

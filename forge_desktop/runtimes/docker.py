@@ -57,6 +57,33 @@ def is_timeout(exc: BaseException) -> bool:
                for e in exception_chain(exc))
 
 
+def socket_permission_reason(sock: str) -> str:
+    """Why this user may not use an engine's socket, and the one thing that fixes it: join
+    the socket's group, or log in again when the group was joined after this session began
+    (a process's groups are fixed at login)."""
+    import grp
+    import pwd
+    import stat
+
+    try:
+        user = pwd.getpwuid(os.getuid()).pw_name
+        st = os.stat(sock)
+        group = grp.getgrgid(st.st_gid)
+    except (KeyError, OSError):
+        return f"permission denied on {sock}; run forge as a user who may use it"
+    mode = stat.S_IMODE(st.st_mode)
+    if st.st_gid == 0 or mode & 0o060 != 0o060 or st.st_gid in os.getgroups():
+        # the group cannot help (root's group, no group access) or is already ours
+        return (f"permission denied on {sock} (mode {mode:o}, group {group.gr_name}); "
+                "run forge as a user who may use it, e.g. root")
+    if user in group.gr_mem or pwd.getpwnam(user).pw_gid == st.st_gid:
+        return (f"permission denied on {sock}: {user} is in the '{group.gr_name}' group, but "
+                f"this login session started before that; log in again (or run "
+                f"`newgrp {group.gr_name}`)")
+    return (f"permission denied on {sock}: add {user} to the '{group.gr_name}' group "
+            f"(`sudo usermod -aG {group.gr_name} {user}`, then log in again)")
+
+
 def explain_connection_error(exc: BaseException, endpoint: str, engine: str,
                              start_hint: str) -> str:
     """Turn a requests/socket failure into a sentence a user can act on."""
@@ -65,8 +92,7 @@ def explain_connection_error(exc: BaseException, endpoint: str, engine: str,
     text = " ".join(f"{e!r} {e}" for e in exception_chain(exc))
     sock = endpoint.removeprefix("unix://")
     if "PermissionError" in text or "Permission denied" in text:
-        return (f"permission denied on {sock}; run as root or add your user to the "
-                f"{engine} group and log in again")
+        return socket_permission_reason(sock)
     if "FileNotFoundError" in text or "No such file" in text:
         return f"{engine} is not running: no socket at {sock}; {start_hint}"
     if "ConnectionRefused" in text or "Connection refused" in text:

@@ -73,6 +73,37 @@ def _setpriv_with_pdeathsig() -> str | None:
     return setpriv if "--pdeathsig" in out.stdout else None
 
 
+def _has_subid_range(path: str, user: str, uid: int) -> bool:
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError:
+        return False
+    return any(ln.split(":", 1)[0] in (user, str(uid)) for ln in lines if ":" in ln)
+
+
+def rootless_reason() -> str | None:
+    """What this non-root user's podman lacks, else None. Without a /etc/subuid range podman
+    still runs, mapping only the user's uid (enough for forge's image, whose files are all
+    root's); a range it is given but cannot apply fails every podman command."""
+    if os.geteuid() == 0:
+        return None
+    import pwd
+
+    uid = os.getuid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return None
+    if not any(_has_subid_range(f, user, uid) for f in ("/etc/subuid", "/etc/subgid")):
+        return None
+    # podman looks both up on PATH (containers/storage), as shutil.which does
+    missing = [t for t in ("newuidmap", "newgidmap") if shutil.which(t) is None]
+    if missing:
+        return (f"rootless podman needs {' and '.join(missing)} to map {user}'s /etc/subuid "
+                "range: install the 'uidmap' package (`sudo apt install uidmap`)")
+    return None
+
+
 class PodmanRuntime:
     name = "podman"
     kind: RuntimeKind = "engine"
@@ -177,7 +208,8 @@ class PodmanRuntime:
             return self._hung_reason()
         sock = self._socket_path()
         if self._client is None and self._can_start_service():
-            return None  # a temporary service will be started when the run needs it
+            # a temporary service will be started when the run needs it
+            return rootless_reason()
         if sock is not None and not sock.exists() and not shutil.which("podman"):
             return f"podman is not installed (no {sock} and no podman command)"
         try:
