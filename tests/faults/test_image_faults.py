@@ -71,8 +71,11 @@ class FreezingProxy:
     image tar, JSON) do not contain one."""
 
     def __init__(self, path: Path, upstream: Path, trigger: re.Pattern[str], nth: int,
-                 engine_pid: int) -> None:
+                 engine_pid: int, then: re.Pattern[str] | None = None) -> None:
+        """With ``then``, the freeze comes with the first request matching it after the
+        ``nth`` trigger instead."""
         self.path, self.upstream, self.trigger, self.nth = path, upstream, trigger, nth
+        self.then = then
         self.engine_pid = engine_pid
         self.requests: list[str] = []
         self.frozen_at: float | None = None
@@ -102,13 +105,19 @@ class FreezingProxy:
     def _seen(self, line: str) -> None:
         with self.lock:
             self.requests.append(line)
-            if self.frozen_at is None and self.trigger.search(line) and sum(
-                    bool(self.trigger.search(r)) for r in self.requests) == self.nth:
+            if self.frozen_at is None and self._freezes(line):
                 os.kill(self.engine_pid, signal.SIGSTOP)
                 wait_for("the engine to stop", lambda: stopped(self.engine_pid), 10, 0.001)
                 self.frozen_at = time.monotonic()
             if self.frozen_at is not None:
                 self.after_freeze.append(line)
+
+    def _freezes(self, line: str) -> bool:
+        triggers = [i for i, r in enumerate(self.requests) if self.trigger.search(r)]
+        if self.then is None:
+            return bool(self.trigger.search(line)) and len(triggers) == self.nth
+        return (len(triggers) == self.nth and bool(self.then.search(line))
+                and not any(self.then.search(r) for r in self.requests[triggers[-1] + 1:-1]))
 
     def _pump(self, src: socket.socket, dst: socket.socket, from_forge: bool) -> None:
         tail = b""
@@ -133,6 +142,8 @@ class FreezingProxy:
                 s.close()
 
 
+INSPECT = re.compile(r"^GET /v[0-9.]+/(libpod/)?images/[^?]*forge-bench-tmp[^?]*/json\b")
+"""The check right after a load or pull that its image is there."""
 FREEZE_AT = 3
 """The engine is frozen as the run's third load or pull starts: two iterations completed."""
 
@@ -152,9 +163,10 @@ def registry_tags_of(registry: RegistryProc, pid: int) -> list[str]:
     return [t for t in json.loads(body).get("tags") or [] if f"-{pid}-" in t]
 
 
+@pytest.mark.parametrize("at", ["transfer", "check"])
 @pytest.mark.parametrize("source", ["load", "pull"])
 @pytest.mark.parametrize("engine", ["docker", "podman"])
-def test_engine_frozen_mid_image_benchmark(engine: str, source: str,
+def test_engine_frozen_mid_image_benchmark(engine: str, source: str, at: str,
                                            request: pytest.FixtureRequest, forge_home: Path,
                                            forge_tmp: Path, spawn: Spawn,
                                            start_registry: Callable[[], RegistryProc]) -> None:
@@ -166,8 +178,10 @@ def test_engine_frozen_mid_image_benchmark(engine: str, source: str,
     common = ["benchmark", "image", "-r", engine, "--source", source, "--warmup", "0",
               *(["--registry", registry.address] if registry else [])]
     var = "DOCKER_HOST" if engine == "docker" else "CONTAINER_HOST"
+    # frozen as the third load or pull starts (the timed call hangs), or just after it, as
+    # forge checks the image is there (which the hung run then cannot remove: the sweep must)
     proxy = FreezingProxy(forge_tmp / "engine.sock", daemon.sock, TRIGGERS[(engine, source)],
-                          FREEZE_AT, daemon.pid)
+                          FREEZE_AT, daemon.pid, then=INSPECT if at == "check" else None)
     try:
         forge: Forge = spawn(*common, "-n", "300", env={**daemon.env,
                                                          var: f"unix://{proxy.path}"})
@@ -183,7 +197,7 @@ def test_engine_frozen_mid_image_benchmark(engine: str, source: str,
         proxy.close()
 
     error = [ln for ln in proc.stderr.splitlines() if ln.startswith("forge: error:")]
-    print(f"{engine} SIGSTOP during {source}: forge exited {took_s:.2f} s after the freeze: "
+    print(f"{engine} SIGSTOP at the {source}'s {at}: forge exited {took_s:.2f} s after the freeze: "
           f"{error}")
     assert_one_line_error(proc, f"gave up on {engine}", f"did not answer within {TIMEOUT_S} s",
                           "saved, marked incomplete")
@@ -209,6 +223,8 @@ def test_engine_frozen_mid_image_benchmark(engine: str, source: str,
     # run's sweep removes what the hung run left, as its owner is dead now
     wait_for(f"the thawed {engine} to answer", daemon.answering, 30)
     left = temp_images_of(forge.pid, engine, store_env)
+    if at == "check":
+        assert left, "the hung run's last image should be left for the sweep"
     sweeper: Forge = spawn(*common, "-n", "1", "--no-save", env=daemon.env)
     swept = sweeper.finish(timeout=120)
     assert swept.returncode == 0, swept.stderr
