@@ -47,6 +47,7 @@ from forge_desktop.bench.runner import (
 from forge_desktop.config import MAX_ITERATIONS, MAX_WARMUP, Config
 from forge_desktop.errors import (
     EngineError,
+    EngineTimeout,
     ForgeError,
     ImageError,
     Interrupted,
@@ -61,7 +62,7 @@ from forge_desktop.results.environment import fingerprint
 from forge_desktop.results.schema import new_document
 from forge_desktop.runtimes.base import Runtime, new_run_context, owner_alive
 from forge_desktop.runtimes.common import Clock, first_line, ms
-from forge_desktop.runtimes.docker import DockerRuntime
+from forge_desktop.runtimes.docker import DockerRuntime, is_timeout
 from forge_desktop.runtimes.podman import PodmanRuntime
 from forge_desktop.runtimes.registry import known_runtimes, select_runtimes
 
@@ -221,10 +222,6 @@ class ImageDriver(Protocol):
     def pull(self, ref: str, timeout_s: float) -> None: ...
 
 
-def _timed_out(exc: BaseException) -> bool:
-    return "timed out" in str(exc) or "Timeout" in type(exc).__name__
-
-
 def _json_objects(text: str) -> Iterator[dict[str, Any]]:
     """Engines stream progress as JSON objects, one after another; skip what is not one."""
     decoder = json.JSONDecoder()
@@ -252,20 +249,17 @@ _EMPTY_AUTH = base64.urlsafe_b64encode(b"{}").decode()
 
 class DockerImages:
     """Images through the docker SDK's APIClient; load, pull and push go through its raw
-    ``post`` so each has an explicit timeout (the SDK's ``pull`` passes ``timeout=None``)."""
+    ``post`` so each has an explicit timeout (the SDK's ``pull`` passes ``timeout=None``).
+
+    Every failure goes through the adapter's one error mapping (``engine_error``): a call
+    that times out marks the daemon hung, and from then on ``client()`` refuses at once, so
+    neither the runner's retries nor the cleanup wait for it again."""
 
     name = "docker"
 
     def __init__(self, runtime: DockerRuntime) -> None:
         self.runtime = runtime
         self.name = runtime.name
-
-    def _error(self, what: str, exc: BaseException, timeout_s: float | None = None) -> EngineError:
-        if _timed_out(exc):
-            return EngineError(f"docker: {what} did not answer within "
-                               f"{timeout_s or self.runtime.timeout_s:g} s")
-        text = getattr(exc, "explanation", None) or str(exc)
-        return EngineError(f"docker: {what} failed: {first_line(str(text))}")
 
     def _client(self) -> Any:
         return self.runtime.client()
@@ -281,14 +275,14 @@ class DockerImages:
         except (ImageNotFound, NotFound):
             return None
         except Exception as exc:  # noqa: BLE001 - every engine failure becomes one line
-            raise self._error(f"inspect {ref}", exc) from None
+            raise self.runtime.engine_error(f"inspect {ref}", exc) from None
         return ImageFacts(data["Id"], tuple(data.get("RepoTags") or ()))
 
     def list_images(self) -> list[ImageFacts]:
         try:
             images = self._client().images()
         except Exception as exc:  # noqa: BLE001
-            raise self._error("image list", exc) from None
+            raise self.runtime.engine_error("image list", exc) from None
         return [ImageFacts(i["Id"], tuple(t for t in i.get("RepoTags") or ()
                                           if t != "<none>:<none>")) for i in images]
 
@@ -300,13 +294,13 @@ class DockerImages:
         except (ImageNotFound, NotFound):
             return
         except Exception as exc:  # noqa: BLE001
-            raise self._error(f"remove {ref}", exc) from None
+            raise self.runtime.engine_error(f"remove {ref}", exc) from None
 
     def save(self, ref: str) -> bytes:
         try:
             return b"".join(self._client().get_image(ref))
         except Exception as exc:  # noqa: BLE001
-            raise self._error(f"save {ref}", exc) from None
+            raise self.runtime.engine_error(f"save {ref}", exc) from None
 
     def _post(self, what: str, path: str, timeout_s: float, *, params: dict[str, Any],
               data: bytes | None = None, headers: dict[str, str] | None = None) -> None:
@@ -334,7 +328,7 @@ class DockerImages:
         except ForgeError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise self._error(what, exc, timeout_s) from None
+            raise self.runtime.engine_error(what, exc) from None
 
     def load(self, data: bytes, timeout_s: float) -> None:
         self._post("load", "/images/load", timeout_s, params={"quiet": "1"}, data=data,
@@ -345,7 +339,7 @@ class DockerImages:
         try:
             self._client().tag(ref, repo, tag)
         except Exception as exc:  # noqa: BLE001
-            raise self._error(f"tag {ref} as {dest}", exc) from None
+            raise self.runtime.engine_error(f"tag {ref} as {dest}", exc) from None
         self._post(f"push {dest}", f"/images/{quote(repo, safe='/:')}/push", timeout_s,
                    params={"tag": tag}, headers={"X-Registry-Auth": _EMPTY_AUTH})
 
@@ -357,7 +351,8 @@ class DockerImages:
 
 
 class PodmanImages:
-    """Images through podman's libpod REST API (the adapter's ``call`` and raw client)."""
+    """Images through podman's libpod REST API (the adapter's ``call`` and raw client). As for
+    docker, every failure goes through the adapter's one error mapping (``engine_error``)."""
 
     name = "podman"
 
@@ -382,45 +377,57 @@ class PodmanImages:
         self.runtime.call("DELETE", f"/images/{ref}", params={"force": force}, ok_404=True)
 
     def _raw(self, method: str, what: str, path: str, timeout_s: float,
-             **kwargs: Any) -> Any:
-        api = self.runtime.client().api
+             **kwargs: Any) -> bytes:
+        """The whole answer's body. A service that sends nothing for the adapter's timeout is
+        hung (the read timeout); one still streaming after ``timeout_s`` is only too slow."""
+        api = self.runtime.client().api  # refuses at once once the service is hung
+        deadline = time.monotonic() + timeout_s
+        body = bytearray()
         try:
-            resp = (api.get if method == "GET" else api.post)(path, timeout=timeout_s, **kwargs)
+            resp = (api.get if method == "GET" else api.post)(
+                path, timeout=self.runtime.timeout_s, stream=True, **kwargs)
+            with contextlib.closing(resp):
+                for chunk in resp.iter_content(65536):
+                    body += chunk
+                    if time.monotonic() > deadline:
+                        raise EngineError(f"podman: {what} did not finish within "
+                                          f"{timeout_s:g} s")
+        except ForgeError:
+            raise
         except Exception as exc:  # noqa: BLE001
-            if _timed_out(exc):
-                raise EngineError(f"podman: {what} did not answer within {timeout_s:g} s") \
-                    from None
-            raise EngineError(f"podman: {what} failed: {first_line(str(exc))}") from None
+            raise self.runtime.engine_error(what, exc, self.runtime.timeout_s) from None
         if resp.status_code >= 400:
-            objs = list(_json_objects(resp.text))
-            message = (objs[0].get("message") or objs[0].get("cause")) if objs else resp.text
+            objs = list(_json_objects(body.decode(errors="replace")))
+            message = (objs[0].get("message") or objs[0].get("cause")) if objs \
+                else body.decode(errors="replace")
             raise EngineError(f"podman: {what} failed: {first_line(str(message))}")
-        return resp
+        return bytes(body)
 
-    def _check_stream(self, what: str, text: str) -> None:
+    def _check_stream(self, what: str, body: bytes) -> None:
         """libpod answers 200 and reports a failed push or pull inside the body."""
-        for obj in _json_objects(text):
+        for obj in _json_objects(body.decode(errors="replace")):
             if err := _stream_error(obj):
                 raise EngineError(f"podman: {what} failed: {first_line(err)}")
 
     def save(self, ref: str) -> bytes:
-        resp = self._raw("GET", f"save {ref}", f"/images/{ref}/get", self.runtime.timeout_s,
+        return self._raw("GET", f"save {ref}", f"/images/{ref}/get", TRANSFER_TIMEOUT_S,
                          params={"format": "docker-archive"})
-        return bytes(resp.content)
 
     def load(self, data: bytes, timeout_s: float) -> None:
         self._raw("POST", "load", "/images/load", timeout_s, data=data,
                   headers={"content-type": "application/x-tar"})
 
     def push(self, ref: str, dest: str, timeout_s: float) -> None:
-        resp = self._raw("POST", f"push {dest}", f"/images/{ref}/push", timeout_s,
+        body = self._raw("POST", f"push {dest}", f"/images/{ref}/push", timeout_s,
                          params={"destination": dest, "tlsVerify": "false"})
-        self._check_stream(f"push {dest}", resp.text)
+        self._check_stream(f"push {dest}", body)
 
     def pull(self, ref: str, timeout_s: float) -> None:
-        resp = self._raw("POST", f"pull {ref}", "/images/pull", timeout_s,
-                         params={"reference": ref, "tlsVerify": "false", "quiet": "true"})
-        self._check_stream(f"pull {ref}", resp.text)
+        # not quiet: libpod streams progress while it pulls, so a slow pull keeps answering
+        # within the read timeout and only a hung service is taken for one
+        body = self._raw("POST", f"pull {ref}", "/images/pull", timeout_s,
+                         params={"reference": ref, "tlsVerify": "false", "quiet": "false"})
+        self._check_stream(f"pull {ref}", body)
 
 
 def driver_for(runtime: Runtime) -> ImageDriver | None:
@@ -460,7 +467,7 @@ class Registry:
         text = f"{exc!r} {exc}"
         if "Connection refused" in text or "ConnectionRefused" in text:
             return "connection refused"
-        if _timed_out(exc):
+        if is_timeout(exc):
             return f"no answer within {PROBE_TIMEOUT_S:g} s"
         if "NameResolution" in text or "Name or service not known" in text:
             return "unknown host"
@@ -802,6 +809,11 @@ class ImageBench:
             try:
                 purge(self._driver(run), self.own, run.seen | run.present)
                 run.present.clear()
+            except EngineTimeout as exc:
+                # hung earlier: the adapter refused without asking it again; the next run's
+                # sweep removes these images once the engine answers and this process is gone
+                problems.append(f"{exc}; its temporary images are left for the next run's "
+                                "sweep")
             except ForgeError as exc:
                 problems.append(f"{run.runtime.name}: {exc}")
         if self.pushed and self.registry is not None:

@@ -179,11 +179,14 @@ class DockerRuntime:
             version = client.version().get("Version")
             driver = client.info().get("Driver")
         except Exception as exc:  # noqa: BLE001
-            raise self._error("version", exc) from None
+            raise self.engine_error("version", exc) from None
         return RuntimeInfo(self.name, "engine", True, version=version, endpoint=self.endpoint,
                            storage_driver=driver)
 
-    def _error(self, what: str, exc: BaseException) -> ForgeError:
+    def engine_error(self, what: str, exc: BaseException) -> ForgeError:
+        """The one mapping of a docker SDK/requests failure to a ForgeError, for this adapter
+        and everything else that talks to this engine (the image benchmark's store calls):
+        a timeout marks the daemon hung, so no later call waits for it again."""
         text = getattr(exc, "explanation", None) or str(exc)
         if is_timeout(exc):
             self.hung = True
@@ -205,7 +208,7 @@ class DockerRuntime:
         except (ImageNotFound, NotFound):
             return False
         except Exception as exc:  # noqa: BLE001
-            raise self._error("image inspect", exc) from None
+            raise self.engine_error("image inspect", exc) from None
         return True
 
     def image_layers(self, image: str) -> list[str]:
@@ -241,6 +244,8 @@ class DockerRuntime:
         try:
             self.client().import_image(src=str(tar_path), repository=repo, tag=tag)
         except Exception as exc:  # noqa: BLE001
+            if is_timeout(exc) or _connection_failed(exc):  # hung or gone, not a bad tar
+                raise self.engine_error(f"import {tar_path}", exc) from None
             raise ImageError(f"docker could not import {tar_path}: {first_line(str(exc))}") \
                 from None
 
@@ -299,7 +304,7 @@ class DockerRuntime:
                                           labels=ctx.labels(), host_config=self.host_config(spec),
                                           network_disabled=False)["Id"]
         except Exception as exc:  # noqa: BLE001
-            raise self._error("create", exc) from None
+            raise self.engine_error("create", exc) from None
         t1 = clock()
         phases["create"] = ms(t1 - t0)
         removed = False
@@ -325,7 +330,7 @@ class DockerRuntime:
         except EngineError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise self._error("container lifecycle", exc) from None
+            raise self.engine_error("container lifecycle", exc) from None
         finally:
             if not removed:
                 self._remove_quietly(cid)
@@ -346,14 +351,14 @@ class DockerRuntime:
                                                host_config=self.host_config(spec))["Id"]
             client.start(cid)
         except Exception as exc:  # noqa: BLE001
-            raise self._error("start", exc) from None
+            raise self.engine_error("start", exc) from None
         return cid
 
     def container_pid(self, cid: str) -> int:
         try:
             return int(self.client().inspect_container(cid)["State"]["Pid"])
         except Exception as exc:  # noqa: BLE001
-            raise self._error("inspect", exc) from None
+            raise self.engine_error("inspect", exc) from None
 
     def remove_container(self, cid: str) -> None:
         self._remove_quietly(cid)

@@ -174,6 +174,9 @@ class PodmanRuntime:
         self.endpoint = default_socket()
 
     def client(self) -> podman.PodmanClient:
+        if self.hung:
+            # every later call would wait out the timeout again: fail at once (see DockerRuntime)
+            raise EngineTimeout(f"podman: {self._hung_reason()}")
         if self._client is not None:
             return self._client
         if self._checked and self._reason:
@@ -202,6 +205,22 @@ class PodmanRuntime:
     def _hung_reason(self) -> str:
         return (f"{self.endpoint} did not answer within {self.timeout_s:g} s earlier in this "
                 "run; it is not asked again (is the service hung?)")
+
+    def engine_error(self, what: str, exc: BaseException,
+                     timeout_s: float | None = None) -> EngineTimeout | RuntimeUnavailable:
+        """The one mapping of a failed request (no HTTP answer) to a ForgeError, for this
+        adapter and everything else that talks to this service (the image benchmark's store
+        calls): a timeout marks the service hung, so no later call waits for it again."""
+        # podman-py raises APIError("... (POST operation failed)") from the requests error:
+        # the timeout or the refused connection is its cause, so look down the chain
+        if is_timeout(exc):
+            self.hung = True
+            return EngineTimeout(f"podman: {what} did not answer within "
+                                 f"{timeout_s or self.timeout_s:g} s")
+        why = explain_connection_error(exc, self.endpoint, "podman", START_HINT)
+        # no HTTP answer at all: the service is gone (killed, crashed), so stop using it
+        # at once rather than retrying (the runner stops a runtime on RuntimeUnavailable)
+        return RuntimeUnavailable(f"podman: {why}")
 
     def available(self) -> str | None:
         if self.hung:
@@ -237,10 +256,7 @@ class PodmanRuntime:
     def call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
               body: dict[str, Any] | None = None, ok_404: bool = False,
               timeout_s: float | None = None) -> Any:
-        if self.hung:
-            # every later call would wait out the timeout again: fail at once (see DockerRuntime)
-            raise EngineTimeout(f"podman: {self._hung_reason()}")
-        client = self.client()
+        client = self.client()  # raises at once when the service is hung
         api = client.api
         timeout = timeout_s or self.timeout_s
         try:
@@ -253,16 +269,7 @@ class PodmanRuntime:
             else:
                 resp = api.delete(path, params=params, timeout=timeout)
         except Exception as exc:  # noqa: BLE001
-            # podman-py raises APIError("... (POST operation failed)") from the requests error:
-            # the timeout or the refused connection is its cause, so look down the chain
-            if is_timeout(exc):
-                self.hung = True
-                raise EngineTimeout(f"podman: {method} {path} did not answer within "
-                                  f"{timeout:g} s") from None
-            why = explain_connection_error(exc, self.endpoint, "podman", START_HINT)
-            # no HTTP answer at all: the service is gone (killed, crashed), so stop using it
-            # at once rather than retrying (the runner stops a runtime on RuntimeUnavailable)
-            raise RuntimeUnavailable(f"podman: {why}") from None
+            raise self.engine_error(f"{method} {path}", exc, timeout) from None
         if resp.status_code == 404 and ok_404:
             return None
         if resp.status_code >= 400:
@@ -303,9 +310,12 @@ class PodmanRuntime:
     def import_tar(self, tar_path: Path, image: str) -> None:
         client = self.client()
         with open(tar_path, "rb") as fh:
-            resp = client.api.post("/images/import", params={"reference": image},
-                                   data=fh, headers={"content-type": "application/x-tar"},
-                                   timeout=self.timeout_s)
+            try:
+                resp = client.api.post("/images/import", params={"reference": image},
+                                       data=fh, headers={"content-type": "application/x-tar"},
+                                       timeout=self.timeout_s)
+            except Exception as exc:  # noqa: BLE001
+                raise self.engine_error(f"import {tar_path}", exc) from None
         if resp.status_code >= 400:
             raise ImageError(f"podman could not import {tar_path}: {first_line(resp.text)}")
 
