@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from forge_desktop import safetar
 from forge_desktop.config import DEFAULT_IMAGE, FALLBACK_IMAGE, forge_home
 from forge_desktop.errors import ForgeError, ImageError
 from forge_desktop.models import RunContext
@@ -140,7 +141,7 @@ def _ensure_rootfs(image: str, engines: Sequence[Any], ctx: RunContext,
 
 def _untar(tar_path: Path, dest: Path) -> None:
     with tarfile.open(tar_path) as tar:
-        tar.extractall(dest, filter="tar")
+        safetar.extract(tar, dest)
 
 
 def prepare_image(runtimes: Sequence[Runtime], ctx: RunContext, image: str | None = None,
