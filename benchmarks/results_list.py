@@ -136,7 +136,7 @@ def generate(directory: Path, templates: dict[str, dict[str, Any]], count: int,
     rng = random.Random(seed)
     kinds = [k for k in MIX if k in templates]
     weights = [MIX[k] for k in kinds]
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=365)
+    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=365)
     step = dt.timedelta(days=365) / count
     level: dict[tuple[str, str], float] = {}
     directory.mkdir(parents=True, exist_ok=True)

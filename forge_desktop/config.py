@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from forge_desktop.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (Ubuntu 22.04): the same parser, packaged as tomli
+    import tomli as tomllib
 
 DEFAULT_IMAGE = "busybox:latest"
 FALLBACK_IMAGE = "forge-bench:busybox"

@@ -54,3 +54,13 @@ class TargetNotFound(ForgeError):
 
 class RegistryUnavailable(ForgeError):
     """The registry for ``--source pull`` does not answer (or refuses anonymous use)."""
+
+
+def failure_reason(exc: Exception) -> str:
+    """One line for a failure that must cost one runtime, not the run: a ForgeError's own
+    message, an OSError's file and cause, else the bug's type and message."""
+    if isinstance(exc, ForgeError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"cannot use {exc.filename}: {exc.strerror or exc}"
+    return f"internal error: {type(exc).__name__}: {exc}"

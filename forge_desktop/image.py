@@ -18,8 +18,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from forge_desktop import safetar
 from forge_desktop.config import DEFAULT_IMAGE, FALLBACK_IMAGE, forge_home
-from forge_desktop.errors import ForgeError, ImageError
+from forge_desktop.errors import ForgeError, ImageError, failure_reason
 from forge_desktop.models import RunContext
 from forge_desktop.runtimes.base import Runtime
 from forge_desktop.runtimes.common import check_image_name
@@ -140,53 +141,106 @@ def _ensure_rootfs(image: str, engines: Sequence[Any], ctx: RunContext,
 
 def _untar(tar_path: Path, dest: Path) -> None:
     with tarfile.open(tar_path) as tar:
-        tar.extractall(dest, filter="tar")
+        safetar.extract(tar, dest)
 
 
-def prepare_image(runtimes: Sequence[Runtime], ctx: RunContext, image: str | None = None,
-                  sources: Sequence[Runtime] = (), log: Log = lambda _m: None) -> str:
+def _has(engine: Any, ref: str) -> bool:
+    """For engines that only export a rootfs: one that cannot answer does not have it."""
+    try:
+        return bool(engine.has_image(ref))
+    except ForgeError:
+        return False
+
+
+def prepare_each(runtimes: Sequence[Runtime], ctx: RunContext, image: str | None = None,
+                 sources: Sequence[Runtime] = (), log: Log = lambda _m: None
+                 ) -> tuple[str, dict[str, str]]:
     """Make ``image`` (default: busybox:latest or its local stand-in) usable by every runtime
     in ``runtimes``; ``sources`` are further engines a bare OCI bundle may be exported from.
-    Returns the image reference to benchmark."""
+    Returns the image reference to benchmark and, by runtime name, the reason each runtime
+    that could not be prepared was left out (its pull or import failed, the OCI rootfs could
+    not be exported or unpacked, or anything else went wrong on the way): one runtime's
+    failure never stops the others. ImageError only when no runtime could be prepared."""
     requested = check_image_name(image or DEFAULT_IMAGE)
-    engines = _engines(runtimes)
     oci = [r for r in runtimes if r.kind == "oci"]
-    exporters = engines + [e for e in _engines(sources) if e not in engines]
+    failed: dict[str, str] = {}
+
+    def fail(who: Sequence[Runtime], exc: Exception) -> None:
+        for r in who:
+            failed.setdefault(r.name, failure_reason(exc))
+
+    def engines() -> list[Any]:
+        return [e for e in _engines(runtimes) if e.name not in failed]
+
+    def exporters() -> list[Any]:
+        return engines() + [e for e in _engines(sources) if e.name not in
+                            {r.name for r in runtimes}]
 
     def missing_on(ref: str) -> list[Any]:
-        return [e for e in engines if not e.has_image(ref)]
+        missing = []
+        for e in engines():
+            try:
+                if not e.has_image(ref):
+                    missing.append(e)
+            except Exception as exc:  # noqa: BLE001 - this engine's failure, not the run's
+                fail([e], exc)
+        return missing
+
+    def done(ref: str, tar_path: Path | None = None) -> tuple[str, dict[str, str]]:
+        if oci:
+            try:
+                _ensure_rootfs(ref, exporters(), ctx, tar_path, log)
+            except Exception as exc:  # noqa: BLE001 - e.g. a TypeError in an unpacker once
+                fail(oci, exc)        # aborted every runtime of the run, not just runc
+        if all(r.name in failed for r in runtimes):
+            raise ImageError(f"image {ref} could not be prepared on any runtime ("
+                             + "; ".join(f"{n}: {why}" for n, why in failed.items())
+                             + "); pull or load it first")
+        return ref, failed
 
     candidates = [requested]
     if requested == DEFAULT_IMAGE:
         candidates.append(FALLBACK_IMAGE)  # a stand-in prepared earlier counts
     for ref in candidates:
-        if not missing_on(ref) and (not oci or any(e.has_image(ref) for e in exporters)
+        if not missing_on(ref) and (not oci or any(_has(e, ref) for e in exporters())
                                     or rootfs_ready(ref)):
-            if oci:
-                _ensure_rootfs(ref, exporters, ctx, None, log)
-            return ref
+            return done(ref)
 
-    errors: list[str] = []
+    pull_failed: dict[str, str] = {}
     for engine in missing_on(requested):
         log(f"pulling {requested} on {engine.name}")
         try:
             engine.pull(requested, PULL_TIMEOUT_S)
-        except ForgeError as exc:
-            errors.append(str(exc))
-    if not errors and (engines or not oci):
-        if oci:
-            _ensure_rootfs(requested, exporters, ctx, None, log)
-        return requested
+        except Exception as exc:  # noqa: BLE001 - this engine's failure, not the run's
+            pull_failed[engine.name] = failure_reason(exc)
+    if not pull_failed and (engines() or not oci):
+        return done(requested)
     if requested != DEFAULT_IMAGE:
-        raise ImageError(f"image {requested} is missing and could not be prepared: "
-                         f"{errors[0] if errors else 'no engine has it'}; pull or load it first")
+        failed.update(pull_failed)  # the user's image, wherever it could be pulled
+        return done(requested)
 
     log(f"no registry answered; building {FALLBACK_IMAGE} from the host's static busybox")
     with tempfile.TemporaryDirectory(prefix="forge-image-") as tmp:
-        tar = build_busybox_tar(Path(tmp) / "busybox.tar")
+        try:
+            tar = build_busybox_tar(Path(tmp) / "busybox.tar")
+        except Exception as exc:  # noqa: BLE001 - reported as every runtime's reason
+            fail(runtimes, exc)
+            return done(FALLBACK_IMAGE)
         for engine in missing_on(FALLBACK_IMAGE):
             log(f"importing {FALLBACK_IMAGE} into {engine.name}")
-            engine.import_tar(tar, FALLBACK_IMAGE)
-        if oci:
-            _ensure_rootfs(FALLBACK_IMAGE, exporters, ctx, tar, log)
-    return FALLBACK_IMAGE
+            try:
+                engine.import_tar(tar, FALLBACK_IMAGE)
+            except Exception as exc:  # noqa: BLE001 - this engine's failure, not the run's
+                fail([engine], exc)
+        return done(FALLBACK_IMAGE, tar)
+
+
+def prepare_image(runtimes: Sequence[Runtime], ctx: RunContext, image: str | None = None,
+                  sources: Sequence[Runtime] = (), log: Log = lambda _m: None) -> str:
+    """``prepare_each`` for callers that need every runtime: ImageError naming each one that
+    could not be prepared. Returns the image reference to benchmark."""
+    ref, failed = prepare_each(runtimes, ctx, image, sources, log)
+    if failed:
+        raise ImageError(f"image {ref} could not be prepared for "
+                         + "; ".join(f"{n}: {why}" for n, why in failed.items()))
+    return ref

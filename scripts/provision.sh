@@ -2,21 +2,26 @@
 # Provision this machine for forge-desktop.
 #
 #   scripts/provision.sh [run|test]      (default: run)
+#   scripts/provision.sh venv-dir        print the virtualenv directory for $PYTHON
+#
+#   PYTHON=/usr/bin/python3 picks the interpreter (default: python3; 3.10 or newer). Each
+#   interpreter gets its own virtualenv: .venv for the default python3, .venv-py<version>
+#   for another (.venv-py3.11.2); VENV=DIR overrides.
 #
 #   run   Debian packages for the container engines, the podman fix for machines with a low
-#         hard RLIMIT_NOFILE, and the virtualenv .venv with '.[dev]'.
+#         hard RLIMIT_NOFILE, and the virtualenv (.venv, see PYTHON above) with '.[dev]'.
 #   test  The same plus what the test suite uses (registry, Xvfb, tray host, D-Bus, Qt
 #         libraries...), and '.[dev,gui]'.
 #
 # Idempotent: installs only what is missing, and re-runs pip only when pyproject.toml is
-# newer than .venv/.installed-<set>. Quiet when there is nothing to do.
+# newer than $VENV/.installed-<set>. Quiet when there is nothing to do.
 set -euo pipefail
 
 SET=${1:-run}
 case $SET in
-    run | test) ;;
+    run | test | venv-dir) ;;
     *)
-        echo "usage: $0 [run|test]" >&2
+        echo "usage: $0 [run|test|venv-dir]" >&2
         exit 2
         ;;
 esac
@@ -26,6 +31,25 @@ cd "$ROOT"
 
 say() { printf 'provision: %s\n' "$*"; }
 warn() { printf 'provision: WARNING: %s\n' "$*" >&2; }
+die() {
+    printf 'provision: error: %s\n' "$*" >&2
+    exit 1
+}
+
+PYTHON=${PYTHON:-python3}
+if [ -z "${VENV:-}" ]; then
+    if [ "$PYTHON" = python3 ]; then
+        VENV=.venv
+    else
+        py_version=$("$PYTHON" -c 'import platform; print(platform.python_version())' \
+            2>/dev/null) || die "cannot run PYTHON=$PYTHON; point it at a Python 3.10 or newer"
+        VENV=.venv-py$py_version
+    fi
+fi
+if [ "$SET" = venv-dir ]; then
+    echo "$VENV"
+    exit 0
+fi
 
 RUN_PKGS=(podman runc crun docker.io busybox-static curl)
 TEST_PKGS=(
@@ -46,7 +70,6 @@ else
     PKGS=("${RUN_PKGS[@]}")
 fi
 
-PYTHON=${PYTHON:-python3}
 IS_ROOT=0
 [ "$(id -u)" -eq 0 ] && IS_ROOT=1
 
@@ -79,7 +102,7 @@ install_debian_packages() {
         pkg_installed "$p" || missing+=("$p")
     done
     # python3 -m venv needs ensurepip, which Debian's python ships in python3-venv.
-    if [ ! -x .venv/bin/python ] && ! "$PYTHON" -c 'import ensurepip' >/dev/null 2>&1; then
+    if [ ! -x "$VENV/bin/python" ] && ! "$PYTHON" -c 'import ensurepip' >/dev/null 2>&1; then
         pkg_installed python3-venv || missing+=(python3-venv)
     fi
     [ ${#missing[@]} -eq 0 ] && return 0
@@ -183,9 +206,14 @@ fi
 
 # ---------------------------------------------------------------- virtualenv
 
-if [ ! -x .venv/bin/python ]; then
-    say "creating virtualenv .venv ($PYTHON -m venv)"
-    "$PYTHON" -m venv .venv
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null \
+    || die "forge needs Python 3.10 or newer; PYTHON=$PYTHON is $("$PYTHON" -V 2>&1)"
+if [ ! -x "$VENV/bin/python" ]; then
+    say "creating virtualenv $VENV ($PYTHON -m venv)"
+    if ! "$PYTHON" -m venv "$VENV"; then
+        rm -rf "$VENV" # half made (no pip): the next run starts over
+        die "could not create the virtualenv $VENV with $PYTHON (on Debian: apt-get install python3-venv)"
+    fi
 fi
 
 if [ "$SET" = test ]; then
@@ -193,16 +221,17 @@ if [ "$SET" = test ]; then
 else
     EXTRAS=dev
 fi
-STAMP=.venv/.installed-$SET
+STAMP=$VENV/.installed-$SET
 
 up_to_date() { [ -e "$1" ] && ! [ pyproject.toml -nt "$1" ]; }
 
 if [ ! -f pyproject.toml ]; then
     warn "no pyproject.toml yet: skipping pip install"
-elif up_to_date "$STAMP" || { [ "$SET" = run ] && up_to_date .venv/.installed-test; }; then
+elif up_to_date "$STAMP" || { [ "$SET" = run ] && up_to_date "$VENV/.installed-test"; }; then
     : # '.[dev,gui,dist]' (test) includes everything 'run' needs
 else
-    say "pip install -e '.[$EXTRAS]' into .venv"
-    .venv/bin/python -m pip install -q -e ".[$EXTRAS]"
+    say "pip install -e '.[$EXTRAS]' into $VENV"
+    "$VENV/bin/python" -m pip install -q -e ".[$EXTRAS]" \
+        || die "pip could not install '.[$EXTRAS]' into $VENV with $PYTHON (pip's output is above)"
     touch "$STAMP"
 fi

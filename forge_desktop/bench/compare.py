@@ -173,7 +173,7 @@ def run_compare(opts: CompareOptions, config: Config, *, progress: ProgressFn | 
         store.ensure_writable()
     wall0 = time.perf_counter()
     ctx = new_run_context()
-    selected, image = resolve(config, opts.runtimes, opts.image, ctx, log)
+    selected, image, unprepared = resolve(config, opts.runtimes, opts.image, ctx, log)
     names = [r.name for r in selected]
     if opts.baseline and opts.baseline not in names:
         raise UsageError(f"--baseline {opts.baseline!r} is not among the runtimes compared "
@@ -186,16 +186,18 @@ def run_compare(opts: CompareOptions, config: Config, *, progress: ProgressFn | 
         t0 = time.perf_counter()
         runs = Runner(selected, spec, ctx, progress=progress, cancel=cancel,
                       rng=random.Random(opts.seed)).run(
-            opts.iterations, opts.warmup, infos, interleave=True, own_cleanup=False)
+            opts.iterations, opts.warmup, infos, interleave=True, own_cleanup=False,
+            unprepared=unprepared)
         t1 = time.perf_counter()
+        ready = [r for r in selected if r.name not in unprepared]
         memory = {r.name: memory_entry(r, image, ctx, mem_opts, progress=progress,
                                        cancel=cancel)
-                  for r in selected if isinstance(r, LongRunning)}
+                  for r in ready if isinstance(r, LongRunning)}
         t2 = time.perf_counter()
-        disk = {r.name: disk_entry(r, image, ctx) for r in selected if r.kind != "command"}
+        disk = {r.name: disk_entry(r, image, ctx) for r in ready if r.kind != "command"}
         t3 = time.perf_counter()
         entries = _entries(runs, memory, disk)
-        warnings = like_for_like(selected, image, opts, entries)
+        warnings = like_for_like(ready, image, opts, entries)
     lifecycles_s = sum(sum(s.total_ms for s in r.samples) + sum(r.warmup_ms)
                        for r in runs) / 1000
     wall_s = time.perf_counter() - wall0

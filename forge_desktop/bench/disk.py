@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from forge_desktop.bench.runner import cleanup_on_exit
-from forge_desktop.bench.startup import resolve
+from forge_desktop.bench.startup import resolve, unprepared_entry
 from forge_desktop.bench.targets import evaluate
 from forge_desktop.config import Config
 from forge_desktop.errors import EngineError, ForgeError, UsageError
@@ -491,7 +491,7 @@ def run_disk(opts: DiskOptions, config: Config, *, log: Log = lambda _m: None,
     if opts.save:
         store.ensure_writable()
     ctx = new_run_context()
-    selected, image = resolve(config, opts.runtimes, opts.image, ctx, log)
+    selected, image, unprepared = resolve(config, opts.runtimes, opts.image, ctx, log)
     with cleanup_on_exit(selected, ctx):
         unsupported = [r for r in selected if r.kind == "command"]
         if unsupported and opts.runtimes:
@@ -504,7 +504,8 @@ def run_disk(opts: DiskOptions, config: Config, *, log: Log = lambda _m: None,
         entries = []
         for r in measured:
             log(f"measuring disk use of {r.name}")
-            entries.append(disk_entry(r, image, ctx, walk_budget_s=opts.walk_budget_s))
+            entries.append(unprepared_entry(r, unprepared[r.name]) if r.name in unprepared
+                           else disk_entry(r, image, ctx, walk_budget_s=opts.walk_budget_s))
     parameters = {"image": image, "walk_budget_s": opts.walk_budget_s}
     doc = new_document("disk", ctx.run_id, fingerprint(infos), parameters, entries,
                        all(not e["errors"] for e in entries))

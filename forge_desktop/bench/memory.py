@@ -18,7 +18,7 @@ from typing import Any
 
 from forge_desktop.bench import stats
 from forge_desktop.bench.runner import ProgressFn, cleanup_on_exit
-from forge_desktop.bench.startup import Log, resolve
+from forge_desktop.bench.startup import Log, resolve, unprepared_entry
 from forge_desktop.bench.targets import evaluate
 from forge_desktop.config import Config
 from forge_desktop.errors import ForgeError, Interrupted, UsageError
@@ -182,10 +182,11 @@ def run_memory(opts: MemoryOptions, config: Config, *, progress: ProgressFn | No
     if opts.save:
         store.ensure_writable()
     ctx = new_run_context()
-    selected, image = resolve(config, opts.runtimes, opts.image, ctx, log)
+    selected, image, unprepared = resolve(config, opts.runtimes, opts.image, ctx, log)
     with cleanup_on_exit(selected, ctx):
         infos = [r.info() for r in selected]
-        entries = [memory_entry(r, image, ctx, opts, progress=progress, cancel=cancel)
+        entries = [unprepared_entry(r, unprepared[r.name]) if r.name in unprepared
+                   else memory_entry(r, image, ctx, opts, progress=progress, cancel=cancel)
                    for r in selected]
     parameters = {"containers": opts.containers, "samples": opts.samples,
                   "interval_s": opts.interval_s, "settle_s": opts.settle_s, "image": image,

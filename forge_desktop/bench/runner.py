@@ -11,7 +11,7 @@ import contextlib
 import random
 import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from forge_desktop.errors import (
     ForgeError,
     Interrupted,
     RuntimeUnavailable,
+    failure_reason,
 )
 from forge_desktop.models import RunContext, RunSpec, RuntimeInfo, Sample
 from forge_desktop.runtimes.base import Runtime
@@ -47,6 +48,14 @@ class RuntimeRun:
     given_up: bool = False
     """True when the runtime was given up on mid-run (its engine hung, went away, or failed
     repeatedly), as opposed to one that could not be prepared: see ``raise_if_given_up``."""
+    unavailable: str | None = None
+    """Why the runtime could not be prepared for this run (image, bundle, engine); it is then
+    left out, with this reason in the result, and the others are measured."""
+
+    def mark_unavailable(self, reason: str) -> None:
+        self.unavailable = reason
+        self.errors.append(f"not prepared, left out of this run: {reason}")
+        self.stopped = True
 
     def record_failure(self, exc: ForgeError) -> None:
         """One failed iteration. Unavailable or hung: give up at once (retrying would only
@@ -143,27 +152,35 @@ class Runner:
         else:
             run.warmup_ms.append(sample.total_ms)
 
-    def prepare(self, infos: dict[str, RuntimeInfo]) -> list[RuntimeRun]:
+    def prepare(self, infos: dict[str, RuntimeInfo],
+                unprepared: Mapping[str, str] | None = None) -> list[RuntimeRun]:
+        """``unprepared``: runtimes whose image could not be prepared, with the reason. They,
+        and any whose own preparation fails in any way, are left out of the run."""
         runs: list[RuntimeRun] = []
         for r in self.runtimes:
             run = RuntimeRun(r, infos[r.name])
-            try:
-                r.prepare(self.spec, self.ctx)
-            except ForgeError as exc:
-                run.errors.append(str(exc))
-                run.stopped = True
+            if unprepared and r.name in unprepared:
+                run.mark_unavailable(unprepared[r.name])
+            else:
+                try:
+                    r.prepare(self.spec, self.ctx)
+                except Interrupted:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - costs this runtime, not the run
+                    run.mark_unavailable(failure_reason(exc))
             runs.append(run)
         return runs
 
     def run(self, iterations: int, warmup: int, infos: dict[str, RuntimeInfo],
-            interleave: bool = False, own_cleanup: bool = True) -> list[RuntimeRun]:
+            interleave: bool = False, own_cleanup: bool = True,
+            unprepared: Mapping[str, str] | None = None) -> list[RuntimeRun]:
         """Measure every runtime; with ``interleave`` each round visits them in a new shuffled
         order, so drift (heat, background load) hits every runtime alike. With
         ``own_cleanup=False`` the caller wraps a larger run in ``cleanup_on_exit`` itself."""
         guard = cleanup_on_exit(self.runtimes, self.ctx) if own_cleanup \
             else contextlib.nullcontext()
         with guard:
-            runs = self.prepare(infos)
+            runs = self.prepare(infos, unprepared)
             seq = 0
             if interleave:
                 for run in runs:

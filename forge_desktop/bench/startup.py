@@ -18,8 +18,8 @@ from forge_desktop.bench.runner import (
 )
 from forge_desktop.config import MAX_ITERATIONS, MAX_WARMUP, Config
 from forge_desktop.errors import EngineError, UsageError
-from forge_desktop.image import prepare_image
-from forge_desktop.models import NetworkMode, RunContext, RunSpec, Via
+from forge_desktop.image import prepare_each
+from forge_desktop.models import NetworkMode, RunContext, RunSpec, RuntimeInfo, Via
 from forge_desktop.profiling.perf import PerformanceProfiler, with_self_timing
 from forge_desktop.profiling.system import noise_warnings
 from forge_desktop.results import store
@@ -69,6 +69,8 @@ def runtime_entry(run: RuntimeRun, via: str) -> dict[str, Any]:
         "warnings": [],
         "errors": run.errors,
     }
+    if run.unavailable is not None:
+        entry["unavailable"] = run.unavailable
     if totals:
         summary = stats.summarize(totals)
         entry["stats"] = summary.to_dict()
@@ -92,16 +94,27 @@ def build_result(kind: str, ctx: RunContext, runs: Sequence[RuntimeRun],
                         all(not r.errors for r in runs))
 
 
+def unprepared_entry(runtime: Runtime, reason: str) -> dict[str, Any]:
+    """The result entry of a runtime left out of a run because it could not be prepared (for
+    benchmarks that build their entries without a Runner)."""
+    run = RuntimeRun(runtime, RuntimeInfo(runtime.name, runtime.kind, True))
+    run.mark_unavailable(reason)
+    return {"runtime": runtime.name, "kind": runtime.kind, "unavailable": reason,
+            "errors": run.errors}
+
+
 def resolve(config: Config, names: Sequence[str], image: str | None, ctx: RunContext,
-            log: Log) -> tuple[list[Runtime], str]:
-    """Pick the runtimes, sweep dead runs' leftovers, make sure the image is on each."""
+            log: Log) -> tuple[list[Runtime], str, dict[str, str]]:
+    """Pick the runtimes, sweep dead runs' leftovers, make sure the image is on each. Returns
+    them, the image, and by name the reason of each runtime the image could not be prepared
+    for: the caller leaves those out of its run, records why, and measures the others."""
     selected, _skipped = select_runtimes(config, list(names) or None)
     sweep_dead(selected)
     sources = [r for r in known_runtimes(config)
                if r.kind == "engine" and r.name not in {s.name for s in selected}
                and r.available() is None]
     try:
-        resolved = prepare_image(selected, ctx, image or config.image, sources, log)
+        resolved, unprepared = prepare_each(selected, ctx, image or config.image, sources, log)
     except BaseException:
         for r in selected:  # e.g. a temporary podman service started for this run
             r.cleanup(ctx.run_id)
@@ -110,7 +123,7 @@ def resolve(config: Config, names: Sequence[str], image: str | None, ctx: RunCon
     finally:
         for extra in sources:
             extra.close()
-    return selected, resolved
+    return selected, resolved, unprepared
 
 
 def run_startup(opts: StartupOptions, config: Config, *, progress: ProgressFn | None = None,
@@ -123,14 +136,14 @@ def run_startup(opts: StartupOptions, config: Config, *, progress: ProgressFn | 
     perf = PerformanceProfiler()
     ctx = new_run_context()
     with perf.measure("prepare"):
-        selected, image = resolve(config, opts.runtimes, opts.image, ctx, log)
+        selected, image, unprepared = resolve(config, opts.runtimes, opts.image, ctx, log)
         spec = RunSpec(image=image, command=("true",), network=opts.network,  # type: ignore[arg-type]
                        via=opts.via)  # type: ignore[arg-type]
         infos = {r.name: r.info() for r in selected}
         noise = noise_warnings()  # before measuring: afterwards our own load is the noise
     runner = Runner(selected, spec, ctx, progress=progress, cancel=cancel)
     with perf.measure("measure"):
-        runs = runner.run(opts.iterations, opts.warmup, infos)
+        runs = runner.run(opts.iterations, opts.warmup, infos, unprepared=unprepared)
     parameters = {"iterations": opts.iterations, "warmup": opts.warmup, "network": opts.network,
                   "image": image, "via": opts.via, "command": list(spec.command)}
     doc = build_result("startup", ctx, runs, parameters, opts.network, noise)

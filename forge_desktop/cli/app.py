@@ -81,7 +81,8 @@ def image_prepare(
 ) -> None:
     """Make sure the benchmark image is on every available runtime."""
     from forge_desktop.config import load_config
-    from forge_desktop.image import prepare_image
+    from forge_desktop.errors import ImageError
+    from forge_desktop.image import prepare_each
     from forge_desktop.runtimes.base import new_run_context
     from forge_desktop.runtimes.registry import select_runtimes
 
@@ -90,14 +91,16 @@ def image_prepare(
     err = _err_console()
     ctx = new_run_context()
     try:
-        ref = prepare_image(selected, ctx, image or config.image,
-                            log=lambda m: err.print(f"[dim]{m}[/dim]"))
+        ref, failed = prepare_each(selected, ctx, image or config.image,
+                                   log=lambda m: err.print(f"[dim]{m}[/dim]"))
     finally:
         for r in selected:
             r.cleanup(ctx.run_id)
             r.close()
-    names = ", ".join(r.name for r in selected)
+    names = ", ".join(r.name for r in selected if r.name not in failed)
     print(f"{ref} is ready on {names}")
+    if failed:
+        raise ImageError("not prepared: " + "; ".join(f"{n}: {why}" for n, why in failed.items()))
 
 
 Runtimes = Annotated[list[str] | None, typer.Option(

@@ -28,7 +28,8 @@ def startup_table(doc: dict[str, Any]) -> Table:
         name = f"{r['runtime']}{' (cli)' if r.get('via') == 'cli' else ''} {r.get('version') or ''}"
         s = r.get("stats")
         if not s:
-            table.add_row(name.strip(), "[red]failed[/red]", *[""] * 7)
+            table.add_row(name.strip(), "[red]unavailable[/red]" if r.get("unavailable")
+                          else "[red]failed[/red]", *[""] * 7)
             continue
         ratio = s["median_ms"] / fastest if fastest else 1.0
         lo, hi = s["ci95_ms"]

@@ -32,6 +32,7 @@ from forge_desktop.bench.stats import percentile
 from forge_desktop.config import benchmarks_dir
 from forge_desktop.errors import StoreError, UsageError
 from forge_desktop.results import store
+from forge_desktop.results.schema import parse_iso
 
 FORMATS = ("json", "csv", "md", "html")
 _ALIASES = {"markdown": "md", "htm": "html"}
@@ -229,10 +230,10 @@ def _label(entry: dict[str, Any]) -> str:
 
 def _time(doc: dict[str, Any]) -> dt.datetime | None:
     try:
-        t = dt.datetime.fromisoformat(_text(doc.get("created_at")))
+        t = parse_iso(_text(doc.get("created_at")))
     except ValueError:
         return None
-    return t.astimezone(dt.UTC) if t.tzinfo else t.replace(tzinfo=dt.UTC)
+    return t.astimezone(dt.timezone.utc) if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
 
 
 def _date(doc: dict[str, Any]) -> str:
@@ -703,8 +704,8 @@ def trends(docs: Sequence[dict[str, Any]]) -> tuple[Trend, ...]:
             title = f"{KIND_TITLES.get(kind, kind.capitalize())}: median {what} over time"
             axis = f"median {what}"
         hosts = {_text(_dict(d.get("environment")).get("host")) for d in group}
-        group = sorted(group, key=lambda d: (_time(d) or dt.datetime.min.replace(tzinfo=dt.UTC),
-                                             _text(d.get("id"))))
+        oldest = dt.datetime.min.replace(tzinfo=dt.timezone.utc)
+        group = sorted(group, key=lambda d: (_time(d) or oldest, _text(d.get("id"))))
         labels: dict[str, None] = {}
         points = []
         for doc in group:
@@ -1003,7 +1004,7 @@ def _time_ticks(times: Sequence[float]) -> list[tuple[float, str]]:
         else "%Y-%m-%d"
     count = 1 if hi == lo else min(5, len(set(times)))
     marks = [lo] if count == 1 else [lo + (hi - lo) * k / (count - 1) for k in range(count)]
-    return [(t, dt.datetime.fromtimestamp(t, dt.UTC).strftime(fmt)) for t in marks]
+    return [(t, dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime(fmt)) for t in marks]
 
 
 def trend_svg(trend: Trend, palette: Palette) -> str:

@@ -35,7 +35,7 @@ from forge_desktop.results.index import (
     ResultSummary,
     machine_id,
 )
-from forge_desktop.results.schema import KINDS
+from forge_desktop.results.schema import KINDS, parse_iso
 
 MIB = 1024 * 1024
 ALPHA = 0.05
@@ -75,10 +75,10 @@ def parse_since(text: str, now: dt.datetime | None = None) -> float:
     (``30m``, ``24h``, ``7d``, ``2w``). Epoch seconds."""
     raw = text.strip()
     if m := _AGE.match(raw):
-        now = now or dt.datetime.now(dt.UTC)
+        now = now or dt.datetime.now(dt.timezone.utc)
         return now.timestamp() - float(m[1]) * _SECONDS[m[2].lower()]
     try:
-        stamp = dt.datetime.fromisoformat(raw)
+        stamp = parse_iso(raw)
     except ValueError:
         raise UsageError(f"--since must be a date (2026-11-01, 2026-11-01T08:00) or an age "
                          f"(30m, 24h, 7d, 2w), got {text!r}") from None
@@ -244,7 +244,7 @@ class MachineRow:
 
 
 def _iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds") \
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds") \
         .replace("+00:00", "Z")
 
 

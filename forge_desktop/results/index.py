@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from forge_desktop.errors import ForgeError, StoreError, UsageError
-from forge_desktop.results.schema import SCHEMA_VERSION, validate
+from forge_desktop.results.schema import SCHEMA_VERSION, parse_iso, validate
 
 INDEX_NAME = ".index.sqlite"
 INDEX_FORMAT = 4
@@ -215,9 +215,9 @@ def _num(value: Any) -> float | None:
 
 def parse_created(text: str) -> float:
     """Epoch seconds of an ISO 8601 time; one without a zone is taken as UTC."""
-    stamp = dt.datetime.fromisoformat(text)
+    stamp = parse_iso(text)
     if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=dt.UTC)
+        stamp = stamp.replace(tzinfo=dt.timezone.utc)
     return stamp.timestamp()
 
 

@@ -35,8 +35,17 @@ def validate(doc: Any, where: str = "result") -> dict[str, Any]:
     return doc
 
 
+def parse_iso(text: str) -> dt.datetime:
+    """``datetime.fromisoformat``, also for a trailing ``Z`` (as ``now_iso`` writes), which
+    Python 3.10 refuses. Raises ValueError."""
+    if text[-1:] in ("Z", "z"):
+        text = text[:-1] + "+00:00"
+    return dt.datetime.fromisoformat(text)
+
+
 def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = dt.datetime.now(dt.timezone.utc)
+    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def new_document(kind: str, run_id: str, environment: dict[str, Any],

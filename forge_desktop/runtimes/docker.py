@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from forge_desktop import safetar
 from forge_desktop.errors import (
     EngineError,
     EngineTimeout,
@@ -256,7 +257,7 @@ class DockerRuntime:
         try:
             data = b"".join(client.export(cid))
             with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-                tar.extractall(dest, filter="tar")
+                safetar.extract(tar, dest)
         finally:
             client.remove_container(cid, force=True)
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from forge_desktop import safetar
 from forge_desktop.errors import EngineError, EngineTimeout, ImageError, RuntimeUnavailable
 from forge_desktop.models import (
     LABEL_OWNER,
@@ -328,7 +329,7 @@ class PodmanRuntime:
                                   timeout=self.timeout_s)
             resp.raise_for_status()
             with tarfile.open(fileobj=resp.raw, mode="r|") as tar:
-                tar.extractall(dest, filter="tar")
+                safetar.extract(tar, dest)
         finally:
             self.call("DELETE", f"/containers/{cid}", params={"force": True}, ok_404=True)
 

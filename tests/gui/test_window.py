@@ -37,7 +37,7 @@ from tests.gui.qt_loop import StallMeter, spin_until
 from tests.integration.conftest import DOCKER, labelled, sh
 
 ARTIFACTS = REPO / "tests" / "artifacts"
-NOW = dt.datetime.now(dt.UTC)
+NOW = dt.datetime.now(dt.timezone.utc)
 STEP_AT = NOW - dt.timedelta(days=30)
 
 # --- a generated history ----------------------------------------------------------------------

@@ -54,6 +54,30 @@ def test_startup_on_docker_podman_runc(forge_home: Path) -> None:
     assert oct((forge_home / "benchmarks").stat().st_mode & 0o777) == "0o700"
 
 
+def test_unwritable_bundle_leaves_runc_out_and_docker_measured(forge_home: Path) -> None:
+    """A real preparation failure (runc's bundle directory cannot be created: a file is in
+    its way, which stops root too) costs runc, with its reason in the output and the saved
+    result; docker is still prepared, measured and saved. Exit 1: runc was asked for."""
+    forge_home.mkdir()
+    (forge_home / "bundles").write_text("in the way")
+    proc = run_forge("benchmark", "startup", "-r", "docker", "-r", "runc", "-n", "3",
+                     "--warmup", "1", "--json")
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+    doc = json.loads(proc.stdout)
+    assert not doc["complete"]
+    by_name = {r["runtime"]: r for r in doc["runtimes"]}
+    assert len(by_name["docker"]["samples"]) == 3 and not by_name["docker"]["errors"]
+    runc = by_name["runc"]
+    reason = runc["unavailable"]
+    assert reason.startswith(f"cannot use {forge_home / 'bundles'}"), reason
+    assert runc["samples"] == [] and runc["stats"] is None
+    stderr = " ".join(proc.stderr.split())  # rich wraps lines at 120 columns
+    assert f"warning: runc: not prepared, left out of this run: {reason}" in stderr
+    saved = results(forge_home)
+    assert len(saved) == 1 and json.loads(saved[0].read_text()) == doc
+
+
 def test_table_output_and_crun_reason(forge_home: Path) -> None:
     proc = run_forge("benchmark", "startup", "-r", "runc", "-n", "2", "--warmup", "0",
                      check=True)

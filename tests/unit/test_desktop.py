@@ -15,7 +15,6 @@ import shutil
 import struct
 import subprocess
 import sys
-import tomllib
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -26,6 +25,11 @@ from hypothesis import strategies as st
 from forge_desktop import APP_ID, APP_NAME, __version__, desktop
 from forge_desktop.actions import ACTIONS
 from forge_desktop.errors import ForgeError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (Ubuntu 22.04): the same parser, packaged as tomli
+    import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))

@@ -37,7 +37,7 @@ from forge_desktop.results.index import INDEX_NAME, find, scan, summarize
 from forge_desktop.results.schema import SCHEMA_VERSION
 
 MIB = 1024 * 1024
-T0 = dt.datetime(2026, 10, 1, 12, 0, tzinfo=dt.UTC)
+T0 = dt.datetime(2026, 10, 1, 12, 0, tzinfo=dt.timezone.utc)
 VM = {"host": "vm", "cpu_model": "AMD EPYC", "cpu_count": 2,
       "memory_total_bytes": 25_276_502_016}
 LAPTOP = {"host": "laptop", "cpu_model": "Intel i7-1185G7", "cpu_count": 8,
@@ -239,7 +239,7 @@ def test_table_limit_and_empty_store(forge_home: Path,
 
 
 def test_parse_since() -> None:
-    now = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
+    now = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
     assert parse_since("7d", now) == (now - dt.timedelta(days=7)).timestamp()
     assert parse_since("24h", now) == (now - dt.timedelta(hours=24)).timestamp()
     assert parse_since("30m", now) == (now - dt.timedelta(minutes=30)).timestamp()
@@ -247,7 +247,7 @@ def test_parse_since() -> None:
     assert parse_since("1.5d", now) == (now - dt.timedelta(hours=36)).timestamp()
     assert parse_since("2026-11-01") == dt.datetime(2026, 11, 1).astimezone().timestamp()
     assert parse_since("2026-11-01T08:30:00Z") == dt.datetime(
-        2026, 11, 1, 8, 30, tzinfo=dt.UTC).timestamp()
+        2026, 11, 1, 8, 30, tzinfo=dt.timezone.utc).timestamp()
     for bad in ("yesterdayish", "7 days", "", "-3d", "2026-13-01", "d7"):
         with pytest.raises(UsageError, match="--since must be"):
             parse_since(bad, now)

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,11 @@ from forge_desktop.actions import ACTIONS
 from forge_desktop.errors import UsageError
 from forge_desktop.jobs import Busy
 from shortcut_module import api, cli, manifest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (Ubuntu 22.04): the same parser, packaged as tomli
+    import tomli as tomllib
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -174,7 +174,7 @@ def _unreadable_ts(directory: Path, name: str) -> float:
     if m:
         try:
             return dt.datetime.strptime(m[1], "%Y%m%dT%H%M%SZ").replace(
-                tzinfo=dt.UTC).timestamp()
+                tzinfo=dt.timezone.utc).timestamp()
         except ValueError:
             pass
     try:
