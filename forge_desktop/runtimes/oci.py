@@ -54,10 +54,12 @@ def rootfs_dir(image: str) -> Path:
     return bundle_root(image) / "rootfs"
 
 
-def run_dir_for(spec: RunSpec, run_id: str) -> Path:
-    """One bundle config per run and container settings (command, network)."""
+def run_dir_for(spec: RunSpec, run_id: str, runtime: str) -> Path:
+    """One bundle config per run, runtime and container settings (command, network): runc
+    and crun of one run write different configs (a rootless crun in its namespace maps uids
+    differently), so they never share one."""
     key = zlib.crc32(json.dumps([spec.command, spec.network]).encode())
-    return bundle_root(spec.image) / "runs" / f"{run_id}-{key:08x}"
+    return bundle_root(spec.image) / "runs" / f"{run_id}-{runtime}-{key:08x}"
 
 
 def rootfs_ready(image: str) -> bool:
@@ -261,7 +263,7 @@ class OciRuntime:
         if not rootfs_ready(spec.image):
             raise RuntimeUnavailable(f"{self.name}: no bundle for {spec.image}; run "
                                      "`forge image prepare` first")
-        run_dir = run_dir_for(spec, ctx.run_id)
+        run_dir = run_dir_for(spec, ctx.run_id, self.name)
         run_dir.mkdir(parents=True, exist_ok=True)
         self._write_config(run_dir, rootfs_dir(spec.image).resolve(), list(spec.command),
                            spec.network, spec, self.mode)
@@ -278,8 +280,8 @@ class OciRuntime:
         return self._helper
 
     def run_once(self, spec: RunSpec, ctx: RunContext, seq: int) -> Sample:
-        argv = self._run_argv(self.mode, "--bundle", str(run_dir_for(spec, ctx.run_id)),
-                              oci_container_id(ctx, seq))
+        run_dir = run_dir_for(spec, ctx.run_id, self.name)
+        argv = self._run_argv(self.mode, "--bundle", str(run_dir), oci_container_id(ctx, seq))
         helper = self._in_namespace()
         if helper is None:
             total = timed_cmd(argv, self.timeout_s, f"{self.name} run", self.clock)
@@ -293,7 +295,7 @@ class OciRuntime:
     def start_detached(self, spec: RunSpec, ctx: RunContext, seq: int) -> str:
         cid = oci_container_id(ctx, seq)
         argv = self._run_argv(self.mode, "--detach", "--bundle",
-                              str(run_dir_for(spec, ctx.run_id)), cid)
+                              str(run_dir_for(spec, ctx.run_id, self.name)), cid)
         helper = self._in_namespace()
         if helper is not None:
             doc = helper.request("detach", argv, self.timeout_s)
