@@ -124,7 +124,7 @@ class NamespaceHelper:
             raise EngineError(f"{what}: cannot start {prefix[0]}: {exc.strerror}") from None
         try:
             ready = self._read(0, time.monotonic() + timeout_s)
-        except EngineError:
+        except BaseException:  # Ctrl-C included: the helper must not outlive this object
             self.close()
             raise
         if not ready.get("ok"):
