@@ -9,7 +9,7 @@ command line per iteration and the helper times only that child, with the same c
 (``timed_cmd``) that times runc from forge itself. The request round trip stays outside the
 clock.
 
-Protocol: JSON lines. Request ``{"seq", "op", "argv", "timeout"}``, reply with the same
+Protocol: JSON lines. Request ``{"seq", "op", "argv", "timeout", "what"}``, reply with the same
 ``seq``; the helper's first line (seq 0) says whether the mount worked. It exits at EOF on
 stdin, so it never outlives forge (even after SIGKILL). Run as a file with ``python -I -S``:
 it imports only the standard library and forge's ``runtimes.common``.
@@ -42,22 +42,21 @@ helper enforces the request's timeout on its child itself)."""
 
 # --- inside the namespace ------------------------------------------------------------------
 
-def _detach(argv: list[str], timeout: float) -> dict[str, Any]:
+def _detach(argv: list[str], timeout: float, what: str) -> dict[str, Any]:
     # a detached container inherits the runtime's stdio: a pipe would never reach EOF
     with tempfile.TemporaryFile() as err:
         try:
             code = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                   stderr=err, timeout=timeout, check=False).returncode
         except subprocess.TimeoutExpired:
-            return {"error": f"{Path(argv[0]).name} run --detach did not finish within "
-                             f"{timeout:g} s", "timeout": True}
+            return {"error": f"{what} did not finish within {timeout:g} s", "timeout": True}
         err.seek(0)
         return {"rc": code, "stderr": err.read().decode(errors="replace")}
 
 
 def _serve_one(request: dict[str, Any]) -> dict[str, Any]:
     argv, timeout, op = list(request["argv"]), float(request["timeout"]), request["op"]
-    what = f"{Path(argv[0]).name} {argv[-2] if len(argv) > 1 else ''}".strip()
+    what = str(request["what"])
     try:
         if op == "timed":
             return {"ms": timed_cmd(argv, timeout, what)}
@@ -65,7 +64,7 @@ def _serve_one(request: dict[str, Any]) -> dict[str, Any]:
             out = run_cmd(argv, timeout, what)
             return {"rc": out.returncode, "stdout": out.stdout, "stderr": out.stderr}
         if op == "detach":
-            return _detach(argv, timeout)
+            return _detach(argv, timeout, what)
     except EngineTimeout as exc:
         return {"error": str(exc), "timeout": True}
     except EngineError as exc:
@@ -83,6 +82,13 @@ def main() -> int:
     # cleans up with its own commands (delete and list need no namespace) and closes stdin
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     out = sys.stdout
+    try:
+        shared = os.readlink("/proc/self/ns/mnt") == os.readlink(f"/proc/{os.getppid()}/ns/mnt")
+    except OSError:  # forge's namespaces are out of sight from a user namespace of our own
+        shared = False
+    if shared:  # never mount over the host's /sys/fs/cgroup: only inside a namespace of ours
+        _reply(out, {"seq": 0, "ok": False, "error": "not in a private mount namespace"})
+        return 1
     try:
         mount = run_cmd(["mount", "-t", "cgroup2", "none", "/sys/fs/cgroup"], 10,
                         "mount cgroup2")
@@ -137,8 +143,10 @@ class NamespaceHelper:
         return self.proc.pid
 
     def _stderr(self) -> str:
+        """The last line: unshare's one-line refusal, or a traceback's exception."""
         self._err.seek(0)
-        return first_line(self._err.read().decode(errors="replace")) or "no message"
+        lines = self._err.read().decode(errors="replace").strip().splitlines()
+        return first_line(lines[-1]) if lines else "no message"
 
     def _read(self, seq: int, deadline: float) -> dict[str, Any]:
         assert self.proc.stdout is not None
@@ -161,14 +169,16 @@ class NamespaceHelper:
                                   f"(status {self.proc.returncode}): {self._stderr()}")
             self._buf += chunk
 
-    def request(self, op: str, argv: list[str], timeout_s: float) -> dict[str, Any]:
-        """Send one command line; raises EngineTimeout/EngineError as ``timed_cmd`` would."""
+    def request(self, op: str, argv: list[str], timeout_s: float, what: str) -> dict[str, Any]:
+        """Send one command line (``what`` names it in errors); raises EngineTimeout or
+        EngineError as ``timed_cmd`` would."""
         if self.proc.poll() is not None or self.proc.stdin is None:
             raise EngineError(f"{self.what}: the namespace helper is not running")
         self._seq += 1
         try:
             self.proc.stdin.write((json.dumps({"seq": self._seq, "op": op, "argv": argv,
-                                               "timeout": timeout_s}) + "\n").encode())
+                                               "timeout": timeout_s, "what": what})
+                                   + "\n").encode())
             self.proc.stdin.flush()
         except BrokenPipeError:
             raise EngineError(f"{self.what}: the namespace helper exited: "

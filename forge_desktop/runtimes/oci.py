@@ -148,7 +148,7 @@ class OciRuntime:
                     out = run_cmd(argv, timeout, f"{self.name} probe")
                     code, err = out.returncode, out.stderr
                 else:
-                    doc = helper.request("run", argv, timeout)
+                    doc = helper.request("run", argv, timeout, f"{self.name} probe")
                     code, err = int(doc["rc"]), str(doc["stderr"])
             except EngineError as exc:
                 return str(exc)
@@ -163,12 +163,11 @@ class OciRuntime:
         plain = self._probe_in("plain", None)
         if plain is None:
             return _Verdict(None)
-        if os.geteuid() != 0:
-            plain += (f"; as a user who is not root, {self.name} needs unprivileged user "
-                      "namespaces (sysctl user.max_user_namespaces > 0) and a writable "
-                      f"{state_root(self.name)}")
+        hint = "" if os.geteuid() == 0 else (
+            f"; as a user who is not root, {self.name} needs unprivileged user namespaces "
+            f"(sysctl user.max_user_namespaces > 0) and a writable {state_root(self.name)}")
         if self.name not in NAMESPACE_RUNTIMES:
-            return _Verdict(plain)
+            return _Verdict(plain + hint)
         # e.g. "cgroups in hybrid mode not supported": a cgroup2-only view of its own works
         if not shutil.which("unshare"):
             return _Verdict(f"{plain}; the cgroup2 namespace fallback needs unshare "
@@ -176,13 +175,13 @@ class OciRuntime:
         try:
             helper = self._start_helper()
         except EngineError as exc:
-            return _Verdict(f"{plain}; nor in a private cgroup2 namespace ({exc})")
+            return _Verdict(f"{plain}; nor in a private cgroup2 namespace ({exc}){hint}")
         try:
             fallback = self._probe_in("cgroup2-namespace", helper)
         finally:
             helper.close()
         if fallback:
-            return _Verdict(f"{plain}; nor in a private cgroup2 namespace: {fallback}")
+            return _Verdict(f"{plain}; nor in a private cgroup2 namespace: {fallback}{hint}")
         return _Verdict(None, "cgroup2-namespace")
 
     def _verdict(self) -> _Verdict:
@@ -286,7 +285,8 @@ class OciRuntime:
         if helper is None:
             total = timed_cmd(argv, self.timeout_s, f"{self.name} run", self.clock)
         else:  # timed by the helper, around the crun child only (see nshelper)
-            total = float(helper.request("timed", argv, self.timeout_s)["ms"])
+            total = float(helper.request("timed", argv, self.timeout_s,
+                                         f"{self.name} run")["ms"])
         return Sample(total, {"run": total})
 
     def daemon_pids(self) -> list[int]:
@@ -298,7 +298,7 @@ class OciRuntime:
                               str(run_dir_for(spec, ctx.run_id, self.name)), cid)
         helper = self._in_namespace()
         if helper is not None:
-            doc = helper.request("detach", argv, self.timeout_s)
+            doc = helper.request("detach", argv, self.timeout_s, f"{self.name} run --detach")
             code, message = int(doc["rc"]), str(doc["stderr"])
         else:
             # the container inherits runc's stdio: a pipe would never reach EOF, so use a file

@@ -15,6 +15,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import sysconfig
@@ -25,8 +26,11 @@ from pathlib import Path
 import psutil
 import pytest
 
+from forge_desktop.errors import EngineError, EngineTimeout
+from forge_desktop.models import RunContext, RunSpec
 from forge_desktop.results.environment import cgroup_version
-from forge_desktop.runtimes.oci import NAMESPACE_NOTE, ROOTLESS_NOTE
+from forge_desktop.runtimes.nshelper import NamespaceHelper
+from forge_desktop.runtimes.oci import NAMESPACE_NOTE, ROOTLESS_NOTE, OciRuntime
 from tests.conftest import REPO, assert_one_line_error, run_forge
 from tests.integration.conftest import sh
 
@@ -157,6 +161,53 @@ def test_sigint_mid_run_leaves_nothing(forge_home: Path) -> None:
     assert crun_ids(f"forge-{proc.pid}-") == []
     assert run_dirs(forge_home) == []
     assert helpers_of(forge_home) == []
+
+
+def test_helper_refuses_the_host_namespace_and_times_its_child() -> None:
+    """The helper mounts cgroup2 only in a mount namespace of its own (never over the host's
+    /sys/fs/cgroup); in one, it answers each request, enforces its timeout and goes on."""
+    with pytest.raises(EngineError, match="not in a private mount namespace"):
+        NamespaceHelper([], "test helper", 15)
+    host_fs = sh("stat", "-fc", "%T", "/sys/fs/cgroup").stdout.strip()
+    helper = NamespaceHelper(["unshare", "--mount", "--propagation", "private"], "test helper",
+                             15)
+    try:
+        inside = helper.request("run", ["stat", "-fc", "%T", "/sys/fs/cgroup"], 10, "stat")
+        assert inside["rc"] == 0 and inside["stdout"].strip() == "cgroup2fs"
+        with pytest.raises(EngineTimeout, match="sleep did not finish within 0.5 s"):
+            helper.request("timed", ["sleep", "5"], 0.5, "sleep")
+        assert helper.request("timed", ["true"], 10, "true")["ms"] > 0
+    finally:
+        helper.close()
+    assert helper.proc.returncode == 0
+    assert sh("stat", "-fc", "%T", "/sys/fs/cgroup").stdout.strip() == host_fs
+
+
+@pytest.mark.skipif(not HYBRID, reason="crun has cgroups on this host: no namespace helper")
+def test_next_run_sweeps_a_dead_runs_crun_container(forge_home: Path) -> None:
+    """A detached crun container started in the namespace by a forge process that is gone
+    (its id names a dead owner) is removed by the next run's sweep, from outside the
+    namespace."""
+    run_forge("image", "prepare", "-r", "crun", check=True)
+    rt = OciRuntime("crun")
+    dead = RunContext(run_id="20260101T000000Z-dead00",
+                      owner=f"{socket.gethostname()}/999999999/1")
+    spec = RunSpec("forge-bench:busybox", command=("sleep", "600"))
+    try:
+        rt.prepare(spec, dead)
+        cid = rt.start_detached(spec, dead, 1)
+        pid = rt.container_pid(cid)
+    finally:
+        rt.close()  # the helper goes; the detached container stays, as after a crash
+    assert sh("crun", "state", cid).returncode == 0
+    try:
+        run_forge("benchmark", "startup", "-r", "crun", "-n", "1", "--warmup", "0",
+                  "--no-save", check=True)
+        assert sh("crun", "state", cid).returncode != 0, "the sweep left the dead run's crun"
+        assert not psutil.pid_exists(pid) or \
+            psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    finally:
+        sh("crun", "delete", "-f", cid)
 
 
 # --- as a user who is not root ---------------------------------------------------------------
