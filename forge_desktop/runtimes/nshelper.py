@@ -143,10 +143,10 @@ class NamespaceHelper:
         return self.proc.pid
 
     def _stderr(self) -> str:
-        """The last line: unshare's one-line refusal, or a traceback's exception."""
+        """unshare's refusal (its first line), or a traceback's exception (its last)."""
         self._err.seek(0)
-        lines = self._err.read().decode(errors="replace").strip().splitlines()
-        return first_line(lines[-1]) if lines else "no message"
+        lines = self._err.read().decode(errors="replace").strip().splitlines() or ["no message"]
+        return first_line(lines[-1] if lines[0].startswith("Traceback") else lines[0])
 
     def _read(self, seq: int, deadline: float) -> dict[str, Any]:
         assert self.proc.stdout is not None
