@@ -84,6 +84,7 @@ def main() -> None:
     rows: dict[str, list[float]] = {k: [] for k in (
         "forge_runc", "forge_crun", "hf_crun_in_ns", "hf_wrapped_crun", "hf_wrapper",
         "hf_runc")}
+    load = [os.getloadavg()[0]]
     for _ in range(a.rounds):
         doc = forge("benchmark", "startup", "-r", "runc", "-r", "crun", "-n", str(a.runs),
                     "--json", "--no-save", env=env)
@@ -97,6 +98,7 @@ def main() -> None:
         rows["hf_wrapper"].append(hyperfine(f"unshare -m sh -c '{MOUNT} && true'", a.runs))
         rows["hf_runc"].append(hyperfine(
             f"runc run --bundle {bundles['runc']} forge-hf-runc", a.runs))
+    load.append(os.getloadavg()[0])
     med = {k: statistics.median(v) for k, v in rows.items()}
     starts = []
     for _ in range(10):
@@ -110,7 +112,10 @@ def main() -> None:
         "",
         f"`benchmarks/crun_namespace.py --rounds {a.rounds} --runs {a.runs}`; {a.rounds} "
         "alternating rounds, medians of the per-round medians (ms). crun runs with "
-        "`--cgroup-manager=disabled`, no limits; runc with forge's 64 MiB / 64 pids limits.",
+        "`--cgroup-manager=disabled`, no limits; runc with forge's 64 MiB / 64 pids limits. "
+        f"Load average {load[0]:.1f} before, {load[1]:.1f} after, on {os.cpu_count()} CPUs "
+        "(figures on a busy machine are several times those of an idle one; compare rows "
+        "with each other, not with another run).",
         "",
         "| Measurement | median (ms) |",
         "|---|---:|",
