@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from perfdoc import write_section  # benchmarks/perfdoc.py, beside this script
 
@@ -43,10 +44,11 @@ BEGIN, END = "<!-- crun-namespace:begin -->", "<!-- crun-namespace:end -->"
 MOUNT = "mount -t cgroup2 none /sys/fs/cgroup"
 
 
-def forge(*args: str, env: dict[str, str]) -> dict:
+def forge(*args: str, env: dict[str, str]) -> dict[str, Any]:
     out = subprocess.run([PY, "-m", "forge_desktop", *args], capture_output=True, text=True,
                          env=env, check=True).stdout
-    return json.loads(out)
+    doc: dict[str, Any] = json.loads(out)
+    return doc
 
 
 def hyperfine(command: str, runs: int, wrap: bool = False) -> float:
@@ -58,7 +60,7 @@ def hyperfine(command: str, runs: int, wrap: bool = False) -> float:
             argv = ["unshare", "-m", "sh", "-c", f"{MOUNT} && {shlex.join(argv)}"]
         subprocess.run(argv, check=True, capture_output=True)
         data = json.loads(Path(fh.name).read_text())
-    return statistics.median(data["results"][0]["times"]) * 1000
+    return float(statistics.median(data["results"][0]["times"])) * 1000
 
 
 def main() -> None:
