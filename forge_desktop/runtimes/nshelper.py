@@ -110,6 +110,17 @@ def main() -> int:
 
 # --- forge's side ----------------------------------------------------------------------------
 
+FROZEN_FLAG = "--forge-nshelper"
+"""First argument that makes the bundle's ``forge`` executable act as the helper
+(forge_desktop.cli.main): a PyInstaller bundle has no Python to run this file with."""
+
+
+def helper_argv() -> list[str]:
+    if getattr(sys, "frozen", False):  # forge or forge-shortcut of a bundle: its forge
+        return [str(Path(sys.executable).with_name("forge")), FROZEN_FLAG]
+    return [sys.executable, "-I", "-S", __file__]
+
+
 class NamespaceHelper:
     """forge's end of the helper: start it, send command lines, stop it.
 
@@ -123,7 +134,7 @@ class NamespaceHelper:
         self._err = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the helper
         try:
             self.proc = subprocess.Popen(
-                [*prefix, sys.executable, "-I", "-S", __file__], stdin=subprocess.PIPE,
+                [*prefix, *helper_argv()], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=self._err, start_new_session=True)
         except OSError as exc:
             self._err.close()
