@@ -117,7 +117,12 @@ class OciRuntime:
         root = state_root(self.name)
         if root is None:
             return [self.binary]
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EngineError(f"{self.name}: cannot create its state directory {root}: "
+                              f"{exc.strerror}; set XDG_RUNTIME_DIR or FORGE_HOME to a "
+                              "writable directory") from None
         return [self.binary, "--root", str(root)]
 
     def _run_argv(self, mode: Mode, *args: str) -> list[str]:
@@ -138,12 +143,12 @@ class OciRuntime:
         with tempfile.TemporaryDirectory(prefix="forge-probe-") as tmp:
             bundle = Path(tmp)
             (bundle / "rootfs").mkdir()
-            self._write_config(bundle, Path("rootfs"), ["/forge-probe-missing"], "none", None,
-                               mode)
             cid = f"{OCI_ID_PREFIX}probe-{os.getpid()}-{int(time.time() * 1000)}"
-            argv = self._run_argv(mode, "--bundle", str(bundle), cid)
             timeout = min(self.timeout_s, 15.0)
             try:
+                self._write_config(bundle, Path("rootfs"), ["/forge-probe-missing"], "none",
+                                   None, mode)
+                argv = self._run_argv(mode, "--bundle", str(bundle), cid)
                 if helper is None:
                     out = run_cmd(argv, timeout, f"{self.name} probe")
                     code, err = out.returncode, out.stderr
@@ -153,19 +158,24 @@ class OciRuntime:
             except EngineError as exc:
                 return str(exc)
             finally:
-                run_cmd([*self._base(), "delete", "-f", cid], 10, f"{self.name} delete")
+                with contextlib.suppress(EngineError):
+                    run_cmd([*self._base(), "delete", "-f", cid], 10, f"{self.name} delete")
         low = err.lower()
         if "no such file" in low or "not found" in low or "forge-probe-missing" in low:
             return None
         return f"{self.name} cannot run containers here: {first_line(err)}" if code else None
 
     def _probe(self) -> _Verdict:
+        try:
+            self._base()  # a state directory it cannot create: that alone is the reason
+        except EngineError as exc:
+            return _Verdict(str(exc))
         plain = self._probe_in("plain", None)
         if plain is None:
             return _Verdict(None)
         hint = "" if os.geteuid() == 0 else (
             f"; as a user who is not root, {self.name} needs unprivileged user namespaces "
-            f"(sysctl user.max_user_namespaces > 0) and a writable {state_root(self.name)}")
+            "(sysctl user.max_user_namespaces > 0)")
         if self.name not in NAMESPACE_RUNTIMES:
             return _Verdict(plain + hint)
         # e.g. "cgroups in hybrid mode not supported": a cgroup2-only view of its own works

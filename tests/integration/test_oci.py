@@ -295,3 +295,19 @@ def test_rootless_runc_and_crun_as_a_user_who_is_not_root(
         assert state.is_dir() and state.stat().st_uid == user.pw_uid
         assert list(state.iterdir()) == [], name
     assert run_dirs(home) == []
+
+
+def test_rootless_oci_says_what_it_needs_in_one_line(
+        oci_user: tuple[pwd.struct_passwd, list[str], Path]) -> None:
+    """Where rootless cannot work, `forge runtimes` gives that user one line on what to do
+    (here: a state directory it cannot create, as with no writable FORGE_HOME)."""
+    _user, forge, _home = oci_user
+    unwritable = ["FORGE_HOME=/proc/forge-home" if a.startswith("FORGE_HOME=") else a
+                  for a in forge]
+    infos = runtimes_json(prefix=unwritable)
+    for name in ("runc", "crun"):
+        assert infos[name]["available"] is False
+        assert infos[name]["reason"] == (
+            f"{name}: cannot create its state directory /proc/forge-home/run/{name}: "
+            "No such file or directory; set XDG_RUNTIME_DIR or FORGE_HOME to a writable "
+            "directory"), infos[name]["reason"]
