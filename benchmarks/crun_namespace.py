@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -70,6 +71,13 @@ def main() -> None:
     ap.add_argument("--write", action="store_true")
     a = ap.parse_args()
     home = tempfile.mkdtemp(prefix="forge-bench-")
+    try:
+        measure(a, home)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def measure(a: argparse.Namespace, home: str) -> None:
     env = {**os.environ, "FORGE_HOME": home}
     os.environ["FORGE_HOME"] = home
     subprocess.run([PY, "-m", "forge_desktop", "image", "prepare", "-r", "runc"], env=env,
