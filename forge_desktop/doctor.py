@@ -60,8 +60,10 @@ def _runtime_checks(config: Config) -> Iterator[Check]:
         for r in runtimes:
             info = r.info()
             if info.available:
+                # a note (crun in its cgroup2 namespace) is how it runs, not a fault
                 yield Check(f"runtime {r.name}", "ok",
-                            f"{info.version or '?'} at {info.endpoint or '-'}")
+                            f"{info.version or '?'} at {info.endpoint or '-'}"
+                            + (f" ({info.note})" if info.note else ""))
             else:
                 yield Check(f"runtime {r.name}", "warn" if r.kind == "oci" else "fail",
                             info.reason or "unavailable", "see the reason; `forge runtimes`")

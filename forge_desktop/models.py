@@ -28,6 +28,13 @@ class RuntimeInfo:
     endpoint: str | None = None
     reason: str | None = None
     storage_driver: str | None = None
+    cgroup_limits: bool | None = None
+    """Whether the run's memory and pids limits apply to its containers (cgroups); False for
+    a runtime that runs without them here (crun in a cgroup2 namespace, rootless runc on
+    cgroup v1); None where forge cannot tell (command runtimes)."""
+    note: str | None = None
+    """How an available runtime runs when it is not the usual way (e.g. "cgroup2 namespace,
+    no cgroup limits")."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +45,8 @@ class RuntimeInfo:
             "endpoint": self.endpoint,
             "reason": self.reason,
             "storage_driver": self.storage_driver,
+            "cgroup_limits": self.cgroup_limits,
+            "note": self.note,
         }
 
 

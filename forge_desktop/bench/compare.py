@@ -26,7 +26,13 @@ from forge_desktop.bench.runner import (
     cleanup_on_exit,
     raise_if_given_up,
 )
-from forge_desktop.bench.startup import Log, StartupOptions, resolve, runtime_entry
+from forge_desktop.bench.startup import (
+    Log,
+    StartupOptions,
+    limits_warnings,
+    resolve,
+    runtime_entry,
+)
 from forge_desktop.bench.targets import evaluate
 from forge_desktop.config import Config
 from forge_desktop.errors import EngineError, ForgeError, UsageError
@@ -161,7 +167,7 @@ def like_for_like(runtimes: Sequence[Runtime], image: str, opts: CompareOptions,
         warnings.append("runtimes are timed differently (" + ", ".join(
             f"{e['runtime']}: {e['via']}" for e in entries) + "): a command is timed end to "
             "end including its client, an engine through its API")
-    return warnings
+    return warnings + limits_warnings(entries)
 
 
 def run_compare(opts: CompareOptions, config: Config, *, progress: ProgressFn | None = None,
@@ -190,9 +196,11 @@ def run_compare(opts: CompareOptions, config: Config, *, progress: ProgressFn | 
             unprepared=unprepared)
         t1 = time.perf_counter()
         ready = [r for r in selected if r.name not in unprepared]
+        # without cgroups there is no memory cgroup to read nor limit to set: not measured
         memory = {r.name: memory_entry(r, image, ctx, mem_opts, progress=progress,
                                        cancel=cancel)
-                  for r in ready if isinstance(r, LongRunning)}
+                  for r in ready if isinstance(r, LongRunning)
+                  and infos[r.name].cgroup_limits is not False}
         t2 = time.perf_counter()
         disk = {r.name: disk_entry(r, image, ctx) for r in ready if r.kind != "command"}
         t3 = time.perf_counter()

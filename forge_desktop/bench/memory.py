@@ -92,6 +92,12 @@ class _Measure:
                 "total_bytes": daemon + shims + cgroups}
 
 
+def no_limits_reason(name: str, note: str | None) -> str:
+    return (f"{name} runs without cgroups here ({note or 'no cgroup limits'}): the memory "
+            "benchmark reads each container's memory cgroup and sets its limits; measure "
+            f"{name} with `forge benchmark startup`")
+
+
 def memory_entry(runtime: Runtime, image: str, ctx: RunContext, opts: MemoryOptions, *,
                  progress: ProgressFn | None = None, cancel: threading.Event | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
@@ -109,6 +115,10 @@ def memory_entry(runtime: Runtime, image: str, ctx: RunContext, opts: MemoryOpti
     entry["version"] = info.version
     if not info.available:
         entry["errors"].append(f"{runtime.name}: {info.reason}")
+        return entry
+    entry["cgroup_limits"] = info.cgroup_limits
+    if info.cgroup_limits is False:  # its containers would sit in forge's own cgroup
+        entry["errors"].append(no_limits_reason(runtime.name, info.note))
         return entry
     spec = RunSpec(image=image, command=SLEEP_COMMAND, network="none")
     if not isinstance(runtime, LongRunning):
@@ -185,9 +195,15 @@ def run_memory(opts: MemoryOptions, config: Config, *, progress: ProgressFn | No
     selected, image, unprepared = resolve(config, opts.runtimes, opts.image, ctx, log)
     with cleanup_on_exit(selected, ctx):
         infos = [r.info() for r in selected]
+        unlimited = [i for i in infos if i.cgroup_limits is False]
+        kept = [r for r, i in zip(selected, infos, strict=True) if i.cgroup_limits is not False]
+        if unlimited and (opts.runtimes or not kept):  # asked for: refuse, not pretend
+            raise UsageError(no_limits_reason(unlimited[0].name, unlimited[0].note))
+        for i in unlimited:
+            log(f"{i.name} skipped: {no_limits_reason(i.name, i.note)}")
         entries = [unprepared_entry(r, unprepared[r.name]) if r.name in unprepared
                    else memory_entry(r, image, ctx, opts, progress=progress, cancel=cancel)
-                   for r in selected]
+                   for r in kept]
     parameters = {"containers": opts.containers, "samples": opts.samples,
                   "interval_s": opts.interval_s, "settle_s": opts.settle_s, "image": image,
                   "command": list(SLEEP_COMMAND), "memory_limit_bytes":

@@ -63,6 +63,7 @@ def runtime_entry(run: RuntimeRun, via: str) -> dict[str, Any]:
         "kind": run.runtime.kind,
         "version": run.info.version,
         "via": via if run.runtime.kind == "engine" else "command",
+        "cgroup_limits": run.info.cgroup_limits,
         "samples": [s.to_dict() for s in run.samples],
         "stats": None,
         "phase_medians_ms": {},
@@ -85,13 +86,23 @@ def runtime_entry(run: RuntimeRun, via: str) -> dict[str, Any]:
     return entry
 
 
+def limits_warnings(entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One like-for-like warning per runtime whose containers ran without cgroup limits (crun
+    in its cgroup2 namespace, rootless runc on cgroup v1): the others pay for those limits."""
+    return [f"{e['runtime']}: not like-for-like: no cgroup limits (its containers run without "
+            "the memory and pids limits that runtimes with cgroups set up)"
+            for e in entries if e.get("cgroup_limits") is False]
+
+
 def build_result(kind: str, ctx: RunContext, runs: Sequence[RuntimeRun],
                  parameters: dict[str, Any], network: str | None,
                  noise: list[str] | None = None) -> dict[str, Any]:
     via = parameters.get("via", "api")
+    entries = [runtime_entry(r, via) for r in runs]
+    warnings = limits_warnings(entries)
     return new_document(kind, ctx.run_id, fingerprint([r.info for r in runs], network, noise),
-                        parameters, [runtime_entry(r, via) for r in runs],
-                        all(not r.errors for r in runs))
+                        parameters, entries, all(not r.errors for r in runs),
+                        **({"like_for_like_warnings": warnings} if warnings else {}))
 
 
 def unprepared_entry(runtime: Runtime, reason: str) -> dict[str, Any]:

@@ -30,6 +30,10 @@ def fail(message: str, code: int) -> NoReturn:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    if args == ["--forge-nshelper"]:  # a bundle's crun namespace helper (runtimes/nshelper)
+        from forge_desktop.runtimes.nshelper import main as nshelper
+
+        sys.exit(nshelper())
     if args == ["tray"]:  # the resident process: skip typer and rich (about 7 MiB)
         from forge_desktop.cli.gui_entry import tray
 

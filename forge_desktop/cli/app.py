@@ -131,7 +131,7 @@ def benchmark_startup(
     """Time how long a fresh container running `true` takes, per runtime."""
     from forge_desktop.bench.startup import StartupOptions, run_startup
     from forge_desktop.bench.targets import resolve_targets
-    from forge_desktop.cli.format import phases_line, startup_table
+    from forge_desktop.cli.format import notes_for, phases_line, startup_table
     from forge_desktop.config import load_config
 
     config = load_config()
@@ -152,7 +152,8 @@ def benchmark_startup(
 
         lines = [Text(f"phases (median) {ln}", style="dim") for r in d["runtimes"]
                  if (ln := phases_line(r))]
-        return Group(startup_table(d), *lines)
+        return Group(startup_table(d), *lines,
+                     *[Text(note, style="yellow") for note in notes_for(d)])
 
     _finish(doc, path, as_json, table)
 
@@ -259,7 +260,7 @@ def benchmark_compare(
     """Startup, memory and disk of several runtimes in one result, with ratios you can trust."""
     from forge_desktop.bench.compare import CompareOptions, run_compare
     from forge_desktop.bench.targets import resolve_targets
-    from forge_desktop.cli.format import compare_table, comparison_lines
+    from forge_desktop.cli.format import compare_table, comparison_lines, notes_for
     from forge_desktop.config import load_config
 
     config = load_config()
@@ -280,7 +281,7 @@ def benchmark_compare(
         from rich.text import Text
 
         return Group(compare_table(d), *[Text(line) for line in comparison_lines(d)],
-                     *[Text(f"note: {w}", style="yellow") for w in d["like_for_like_warnings"]])
+                     *[Text(note, style="yellow") for note in notes_for(d)])
 
     _finish(doc, path, as_json, table)
 

@@ -276,14 +276,14 @@ def statistics_renderables(doc: dict[str, Any]) -> list[RenderableType]:
     from forge_desktop.cli import format as fmt
 
     kind = doc["kind"]
+    notes = [Text(note, style="yellow") for note in fmt.notes_for(doc)]
     if kind == "startup":
         return [fmt.startup_table(doc), *[Text(f"phases (median) {ln}", style="dim")
                                           for r in doc["runtimes"]
-                                          if (ln := fmt.phases_line(r))]]
+                                          if (ln := fmt.phases_line(r))], *notes]
     if kind == "compare":
         return [fmt.compare_table(doc), *[Text(ln) for ln in fmt.comparison_lines(doc)],
-                *[Text(f"note: {w}", style="yellow")
-                  for w in doc.get("like_for_like_warnings") or []]]
+                *notes]
     if kind == "memory":
         return [fmt.memory_table(doc)]
     if kind == "disk":

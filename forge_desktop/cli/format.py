@@ -52,6 +52,11 @@ def phases_line(r: dict[str, Any]) -> str:
     return line
 
 
+def notes_for(doc: dict[str, Any]) -> list[str]:
+    """The result's like-for-like warnings as printed under its table ("note: ...")."""
+    return [f"note: {w}" for w in doc.get("like_for_like_warnings") or []]
+
+
 def warnings_for(doc: dict[str, Any]) -> list[str]:
     lines = []
     for r in doc["runtimes"]:
@@ -68,8 +73,9 @@ def runtimes_table(infos: list[dict[str, Any]]) -> Table:
         table.add_column(col)
     for i in infos:
         ok = "[green]yes[/green]" if i["available"] else "[red]no[/red]"
+        where = (i.get("endpoint") or "-") + (f" ({i['note']})" if i.get("note") else "")
         table.add_row(i["name"], i["kind"], ok, i.get("version") or "-",
-                      (i.get("endpoint") or "-") if i["available"] else (i.get("reason") or "-"))
+                      where if i["available"] else (i.get("reason") or "-"))
     return table
 
 

@@ -1,8 +1,16 @@
 """The versioned JSON result format.
 
-Version log:
+Version log. The version changes when a reader of the previous one would misread a file;
+additions that such a reader ignores without harm are logged under the version they extend,
+so files written by a newer forge still open in an older one.
   1 (0.1.0): first format. ``kind``, ``environment``, ``parameters``, ``runtimes`` with
              per-sample ``total_ms``/``phases_ms`` and ``stats``; ``errors`` per runtime.
+    + (0.1.x, issue 11): runtime entries of startup, compare, image and memory results carry
+             ``cgroup_limits``: true where the run's memory and pids limits applied, false
+             where the runtime ran without cgroups (crun in its cgroup2 namespace, rootless
+             OCI on cgroup v1), null where forge cannot tell (user-defined runtimes). Older
+             files lack it: read as unknown. Startup results carry ``like_for_like_warnings``
+             when a runtime ran without limits (compare results always had them).
 """
 
 from __future__ import annotations

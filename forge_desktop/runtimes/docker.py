@@ -178,11 +178,14 @@ class DockerRuntime:
         client = self.client()
         try:
             version = client.version().get("Version")
-            driver = client.info().get("Driver")
+            data = client.info()
         except Exception as exc:  # noqa: BLE001
             raise self.engine_error("version", exc) from None
+        # a rootless dockerd on cgroup v1 ignores --memory/--pids-limit
+        rootless = any("rootless" in str(o) for o in data.get("SecurityOptions") or [])
         return RuntimeInfo(self.name, "engine", True, version=version, endpoint=self.endpoint,
-                           storage_driver=driver)
+                           storage_driver=data.get("Driver"),
+                           cgroup_limits=not (rootless and data.get("CgroupVersion") != "2"))
 
     def engine_error(self, what: str, exc: BaseException) -> ForgeError:
         """The one mapping of a docker SDK/requests failure to a ForgeError, for this adapter

@@ -30,6 +30,7 @@ from forge_desktop.models import (
     Sample,
 )
 from forge_desktop.profiling.procmem import find_pids
+from forge_desktop.results.environment import cgroup_version
 from forge_desktop.runtimes.base import owner_alive
 from forge_desktop.runtimes.common import Clock, first_line, ms, run_cmd, timed_cmd, to_exec_ms
 from forge_desktop.runtimes.docker import explain_connection_error, is_timeout
@@ -245,13 +246,19 @@ class PodmanRuntime:
         if self._client is None:  # binary only: ask the CLI, do not start a service to list
             out = run_cmd(["podman", "version", "--format", "{{.Client.Version}}"],
                           self.timeout_s, "podman version")
+            # the service forge starts runs as this user: rootless podman on cgroup v1 ignores
+            # --memory and --pids-limit
             return RuntimeInfo(self.name, "engine", True, version=out.stdout.strip() or None,
-                               endpoint=f"{self.endpoint} (temporary service started per run)")
+                               endpoint=f"{self.endpoint} (temporary service started per run)",
+                               cgroup_limits=os.geteuid() == 0 or cgroup_version() == "v2")
         data = self.call("GET", "/info")
+        host = data.get("host", {})
+        rootless = bool(host.get("security", {}).get("rootless"))
         return RuntimeInfo(self.name, "engine", True,
                            version=data.get("version", {}).get("Version"),
                            endpoint=self.endpoint,
-                           storage_driver=data.get("store", {}).get("graphDriverName"))
+                           storage_driver=data.get("store", {}).get("graphDriverName"),
+                           cgroup_limits=not (rootless and host.get("cgroupVersion") != "v2"))
 
     # -- raw API ----------------------------------------------------------------------------
     def call(self, method: str, path: str, *, params: dict[str, Any] | None = None,

@@ -169,7 +169,8 @@ def test_podman_container_is_confined(forge_home: Path) -> None:
 def test_runc_bundle_is_confined(forge_home: Path) -> None:
     rt, ctx = OciRuntime("runc"), new_run_context()
     with started(rt, ctx) as (cid, pid, spec):
-        config = json.loads((run_dir_for(spec, ctx.run_id) / "config.json").read_text())
+        run_dir = run_dir_for(spec, ctx.run_id, rt.name)
+        config = json.loads((run_dir / "config.json").read_text())
         process, linux = config["process"], config["linux"]
         assert process["capabilities"] and all(v == [] for v in process["capabilities"].values())
         assert process["noNewPrivileges"] is True

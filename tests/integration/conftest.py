@@ -34,8 +34,8 @@ def labelled(engine: str, dead_only: bool = False) -> list[str]:
     return [r[0] for r in rows if not dead_only or not owner_alive(r[1].strip())]
 
 
-def oci_leftovers(dead_only: bool = False) -> list[str]:
-    out = sh("runc", "list", "--format", "json")
+def oci_leftovers(dead_only: bool = False, runtime: str = "runc") -> list[str]:
+    out = sh(runtime, "list", "--format", "json")
     return [c["id"] for c in json.loads(out.stdout or "null") or []
             if c["id"].startswith("forge-") and not (dead_only and oci_owner_alive(c["id"]))]
 
@@ -45,8 +45,9 @@ def remove_all_labelled() -> None:
         ids = labelled(engine, True)
         if ids:
             sh(DOCKER if engine == "docker" else "podman", "rm", "-f", *ids)
-    for cid in oci_leftovers(True):
-        sh("runc", "delete", "-f", cid)
+    for runtime in ("runc", "crun"):
+        for cid in oci_leftovers(True, runtime):
+            sh(runtime, "delete", "-f", cid)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -65,7 +66,7 @@ def engines_up() -> None:
 def no_leaks() -> Iterator[None]:
     yield
     leaks = {"docker": labelled("docker", True), "podman": labelled("podman", True),
-             "runc": oci_leftovers(True)}
+             "runc": oci_leftovers(True), "crun": oci_leftovers(True, "crun")}
     leaks = {k: v for k, v in leaks.items() if v}
     if leaks:
         remove_all_labelled()

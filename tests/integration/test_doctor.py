@@ -6,6 +6,7 @@ import json
 import socket
 from pathlib import Path
 
+from forge_desktop.results.environment import cgroup_version
 from tests.conftest import run_forge
 from tests.integration.conftest import DOCKER, sh
 
@@ -21,6 +22,10 @@ def test_doctor_reports_each_check_with_a_fix(forge_home: Path) -> None:
                  "runtime crun", "tray host", "notifications", "noise"):
         assert any(k.startswith(name) for k in found), (name, list(found))
     assert found["runtime docker"]["status"] == "ok"
+    # crun too, on a cgroup v1 hybrid host in its cgroup2 namespace (tests/integration/test_oci)
+    assert found["runtime crun"]["status"] == "ok", found["runtime crun"]
+    if cgroup_version() == "hybrid":
+        assert "(cgroup2 namespace, no cgroup limits)" in found["runtime crun"]["detail"]
     assert found["leftovers on docker"]["status"] == "ok"
     problems = [c for c in found.values() if c["status"] != "ok"]
     assert code == (1 if problems else 0)

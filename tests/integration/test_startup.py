@@ -78,7 +78,7 @@ def test_unwritable_bundle_leaves_runc_out_and_docker_measured(forge_home: Path)
     assert len(saved) == 1 and json.loads(saved[0].read_text()) == doc
 
 
-def test_table_output_and_crun_reason(forge_home: Path) -> None:
+def test_table_output_and_runtimes_list(forge_home: Path) -> None:
     proc = run_forge("benchmark", "startup", "-r", "runc", "-n", "2", "--warmup", "0",
                      check=True)
     assert "runc" in proc.stdout and "Median" in proc.stdout and "saved" in proc.stdout
@@ -88,10 +88,7 @@ def test_table_output_and_crun_reason(forge_home: Path) -> None:
     for i in infos.values():
         assert set(i) >= {"name", "kind", "available", "version", "endpoint", "reason"}
     assert infos["docker"]["available"] and infos["podman"]["available"]
-    assert infos["runc"]["available"]
-    crun = infos["crun"]
-    if not crun["available"]:  # on our machines: cgroups in hybrid mode
-        assert crun["reason"] and "crun" in crun["reason"]
+    assert infos["runc"]["available"] and infos["crun"]["available"]  # crun: test_oci.py
 
 
 def test_via_cli_times_the_users_own_command(forge_home: Path) -> None:
