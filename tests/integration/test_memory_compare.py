@@ -136,7 +136,7 @@ def test_compare_runs_everything_and_agrees_with_startup(forge_home: Path,
     Both runs go at once, over the same runtimes with the same iterations and warm-ups, so
     their startup phases share one time window and meet the same load (each is the other's
     main load), and the agreement is the exact rank test with a 10% floor of
-    conftest.disagreement: a false failure has probability below 2 x 2e-4 = 4e-4 per run,
+    conftest.disagreement: a false failure has probability below 2 x 1e-4 = 2e-4 per run,
     however noisy the machine. Two sessions minutes apart differ by 20% here with nothing
     wrong, which is why no fixed band is used.
     """
