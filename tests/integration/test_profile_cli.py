@@ -18,6 +18,7 @@ import pytest
 
 from forge_desktop.profiling import system
 from forge_desktop.profiling.memory import MemoryProfiler
+from forge_desktop.runtimes.base import Runtime
 from tests.conftest import assert_one_line_error, busy_loop, run_forge
 from tests.integration.conftest import DOCKER, sh, wait_until
 
@@ -301,7 +302,7 @@ def test_engine_facts_from_the_real_engines(own_docker_containers: None) -> None
     from forge_desktop.runtimes.docker import DockerRuntime
     from forge_desktop.runtimes.podman import PodmanRuntime
 
-    runtimes = [DockerRuntime(10), PodmanRuntime(10)]
+    runtimes: list[Runtime] = [DockerRuntime(10), PodmanRuntime(10)]
     try:
         for _attempt in range(3):  # other sessions start containers too: bracket the reading
             before, before_p = _docker_counts(), _podman_counts()
