@@ -63,6 +63,7 @@ TEST_PKGS=(
     # rootless podman for the non-root user tests/integration/test_nonroot.py creates:
     # newuidmap/newgidmap (podman only recommends them; useradd and setpriv are essential)
     uidmap
+    libglib2.0-bin # gio: tests/faults/test_hostile.py opens files the way a desktop does
 )
 if [ "$SET" = test ]; then
     PKGS=("${TEST_PKGS[@]}")
@@ -123,26 +124,24 @@ install_debian_packages() {
 
     apt_quiet update || warn "apt-get update failed; trying with the package lists already present"
 
-    local installable=()
+    # Every package here is needed (by forge or by the suite, which fails rather than skips
+    # when one is missing): one that cannot be installed stops provisioning, named.
     for p in "${missing[@]}"; do
-        if pkg_installable "$p"; then
-            installable+=("$p")
-        else
-            warn "Debian package '$p' is not installable here (no candidate); skipping it"
-        fi
+        pkg_installable "$p" \
+            || die "Debian package '$p' is not installable here (no candidate in the apt sources); set '$SET' needs it"
     done
 
-    if [ ${#installable[@]} -gt 0 ]; then
-        if ! apt_quiet install -y -q "${installable[@]}"; then
-            warn "installing all at once failed; installing one package at a time"
-            for p in "${installable[@]}"; do
-                apt_quiet install -y -q "$p" || warn "could not install Debian package '$p'; going on"
-            done
-        fi
+    if ! apt_quiet install -y -q "${missing[@]}"; then
+        warn "installing all at once failed; installing one package at a time"
+        for p in "${missing[@]}"; do
+            apt_quiet install -y -q "$p" \
+                || die "could not install Debian package '$p' (log: $APT_LOG); set '$SET' needs it"
+        done
     fi
     local done_pkgs=()
-    for p in "${installable[@]}"; do
-        pkg_installed "$p" && done_pkgs+=("$p")
+    for p in "${missing[@]}"; do
+        pkg_installed "$p" || die "Debian package '$p' is still not installed after apt-get install (log: $APT_LOG)"
+        done_pkgs+=("$p")
     done
 
     if [ "$policy_added" = 1 ]; then

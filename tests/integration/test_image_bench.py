@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import pytest
 import requests
 
 from tests.conftest import assert_one_line_error
-from tests.integration.conftest import DOCKER, sh
+from tests.integration.conftest import DOCKER, owner_of, sh, wait_until
 
 STATS_KEYS = {"median_ms", "mean_ms", "stdev_ms", "min_ms", "max_ms", "p95_ms", "ci95_ms",
               "outliers", "n"}
@@ -165,12 +164,11 @@ def test_sigint_mid_run_leaves_no_temporary_image(forge_home: Path, registry: st
     proc = subprocess.Popen(forge_image_argv("--source", source, "--registry", registry,
                                              "-n", "200"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    mine = f"-{proc.pid}-"  # the temporary tag carries the owner's pid
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None and not any(
-            mine in ref for e in ("docker", "podman") for ref in temp_refs(e)):
-        time.sleep(0.02)  # wait until a temporary image of the run exists
-    assert proc.poll() is None, proc.communicate()
+    # the temporary tag carries the owner's pid and start ticks (bench/images.py temp_tag)
+    _host, pid, start = owner_of(proc.pid).split("/")
+    mine = f"-{pid}-{start}-"
+    wait_until("a temporary image of the forge run exists", lambda: any(
+        mine in ref for e in ("docker", "podman") for ref in temp_refs(e)), 60, proc)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -15,7 +15,16 @@ import pytest
 
 from forge_desktop.bench import stats
 from tests.conftest import assert_one_line_error, run_forge
-from tests.integration.conftest import DOCKER, labelled, oci_leftovers, sh
+from tests.integration.conftest import (
+    DOCKER,
+    disagreement,
+    labelled,
+    oci_leftovers,
+    owned,
+    owner_of,
+    sh,
+    wait_until,
+)
 
 MIB = 1024 * 1024
 
@@ -26,9 +35,30 @@ def smaps_pss(pid: int) -> int:
     return int(re.search(r"^Pss:\s+(\d+) kB", text, re.M).group(1)) * 1024  # type: ignore[union-attr]
 
 
+def vmrss(pid: int) -> int:
+    text = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"^VmRSS:\s+(\d+) kB", text, re.M).group(1)) * 1024  # type: ignore[union-attr]
+
+
+def daemons_by_hand() -> dict[str, int]:
+    """The daemons' PSS and RSS as a user reads them in /proc: dockerd with its containerd,
+    and the podman API service on the socket the suite uses."""
+    dockerd = [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] in
+               ("dockerd", "containerd")]
+    podman = [p.pid for p in psutil.process_iter(["name", "cmdline"])
+              if p.info["name"] == "podman" and "service" in (p.info["cmdline"] or [])
+              and any("/run/podman/podman.sock" in a for a in p.info["cmdline"])]
+    assert dockerd and podman, (dockerd, podman)
+    return {"docker_pss": sum(smaps_pss(p) for p in dockerd),
+            "docker_rss": sum(vmrss(p) for p in dockerd),
+            "podman_rss": sum(vmrss(p) for p in podman)}
+
+
 def test_memory_benchmark_matches_what_a_user_checks_by_hand(forge_home: Path) -> None:
+    hand_before = daemons_by_hand()
     doc = json.loads(run_forge("benchmark", "memory", "--containers", "3", "--samples", "3",
                                "--json", check=True).stdout)
+    hand_after = daemons_by_hand()
     assert doc["kind"] == "memory" and doc["complete"]
     by = {e["runtime"]: e for e in doc["runtimes"]}
     assert {"docker", "podman", "runc"} <= set(by)
@@ -43,13 +73,13 @@ def test_memory_benchmark_matches_what_a_user_checks_by_hand(forge_home: Path) -
         # inside a busybox sleep: well under 8 MiB, more than nothing (ENGINES.md: 0.3-0.6 MB)
         assert 16 * 1024 < e["per_container_parts"]["inside_cgroup_bytes"] < 8 * MIB
     assert by["runc"]["daemon_pss_bytes"] is None
-    # daemons: compare with /proc/<pid>/smaps_rollup read now, independently
-    dockerd = [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] in
-               ("dockerd", "containerd")]
-    by_hand = sum(smaps_pss(p) for p in dockerd)
-    assert by["docker"]["daemon_pss_bytes"] == pytest.approx(by_hand, rel=0.35)
-    assert 20 * MIB < by["docker"]["daemon_rss_bytes"] < 600 * MIB
-    assert 10 * MIB < by["podman"]["daemon_rss_bytes"] < 400 * MIB
+    # daemons: within what the test read in /proc just before and after the run, give or
+    # take 10% (a daemon serving other sessions gains or frees a few MiB meanwhile)
+    for key, (engine, field) in {"docker_pss": ("docker", "daemon_pss_bytes"),
+                                 "docker_rss": ("docker", "daemon_rss_bytes"),
+                                 "podman_rss": ("podman", "daemon_rss_bytes")}.items():
+        low, high = sorted((hand_before[key], hand_after[key]))
+        assert low * 0.9 <= by[engine][field] <= high * 1.1, (key, low, by[engine][field], high)
     # docker shim PSS ~3.4 MB, podman conmon ~0.4 MB here (ENGINES.md): the order must hold
     assert by["docker"]["per_container_parts"]["outside_pss_bytes"] > \
         by["podman"]["per_container_parts"]["outside_pss_bytes"] > 0
@@ -67,7 +97,8 @@ def test_container_memory_agrees_with_docker_stats(forge_home: Path) -> None:
     rt, ctx = DockerRuntime(30), new_run_context()
     try:
         cid = rt.start_detached(RunSpec("forge-bench:busybox", ("sleep", "60")), ctx, 1)
-        time.sleep(1)
+        wait_until("the container runs", lambda: sh(
+            DOCKER, "inspect", "-f", "{{.State.Running}}", cid).stdout.strip() == "true", 30)
         ours = cgroup_memory_bytes(rt.container_pid(cid))
         out = sh(DOCKER, "stats", "--no-stream", "--format", "{{.MemUsage}}", cid).stdout
         value, unit = re.match(r"([\d.]+)\s*([KMG]i?B)", out).groups()  # type: ignore[union-attr]
@@ -86,9 +117,10 @@ def test_sigint_during_density_run_leaves_nothing(forge_home: Path) -> None:
         [sys.executable, "-m", "forge_desktop", "benchmark", "memory", "-r", "docker", "-r",
          "podman", "-r", "runc", "--containers", "20"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and len(labelled("docker")) < 3:
-        time.sleep(0.05)  # a few sleep containers are running: mid-density
+    owner = owner_of(proc.pid)
+    # a few of the run's sleep containers are running: mid-density
+    wait_until("3 docker containers of the forge run exist", lambda: len(
+        owned("docker", owner)) >= 3, 90, proc)
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -101,17 +133,44 @@ def test_sigint_during_density_run_leaves_nothing(forge_home: Path) -> None:
         not list((forge_home / "benchmarks").glob("*.json"))
 
 
-def _startup_samples() -> dict[str, list[float]]:
-    doc = json.loads(run_forge("benchmark", "startup", "-r", "docker", "-r", "podman", "-n",
-                               "10", "--json", "--no-save", check=True).stdout)
-    return {e["runtime"]: [s["total_ms"] for s in e["samples"]] for e in doc["runtimes"]}
+def _forge(*args: str, home: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "forge_desktop", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "FORGE_HOME": str(home)})
 
 
-def test_compare_runs_everything_and_agrees_with_startup(forge_home: Path) -> None:
-    before = _startup_samples()
-    proc = run_forge("benchmark", "compare", "-n", "10", "--containers", "2", "--json",
-                     check=True, timeout=600)
-    doc = json.loads(proc.stdout)
+def _finish(proc: subprocess.Popen[str], timeout: float) -> dict:  # type: ignore[type-arg]
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+def test_compare_runs_everything_and_agrees_with_startup(forge_home: Path,
+                                                         tmp_path: Path) -> None:
+    """compare's startup figures for docker and podman agree with `forge benchmark startup`.
+
+    Both runs go at once, over the same runtimes with the same iterations and warm-ups, so
+    their startup phases share one time window and meet the same load (each is the other's
+    main load), and the agreement is the exact rank test with a 10% floor of
+    conftest.disagreement: a false failure has probability below 2 x 1e-4 = 2e-4 per run,
+    however noisy the machine. Two sessions minutes apart differ by 20% here with nothing
+    wrong, which is why no fixed band is used.
+    """
+    available = [i["name"] for i in json.loads(run_forge("runtimes", "--json",
+                                                         check=True).stdout)
+                 if i["available"]]
+    compare = _forge("benchmark", "compare", "-n", "20", "--warmup", "2", "--containers", "2",
+                     "--json", home=forge_home)
+    startup = _forge("benchmark", "startup", *(f"-r{name}" for name in available), "-n", "20",
+                     "--warmup", "2", "--json", "--no-save", home=tmp_path / "startup-home")
+    alongside = {e["runtime"]: [s["total_ms"] for s in e["samples"]]
+                 for e in _finish(startup, 300)["runtimes"]}
+    doc = _finish(compare, 600)
     assert doc["kind"] == "compare"
     names = {e["runtime"] for e in doc["runtimes"]}
     assert {"docker", "podman", "runc"} <= names
@@ -140,15 +199,15 @@ def test_compare_runs_everything_and_agrees_with_startup(forge_home: Path) -> No
         if e["kind"] == "engine":
             assert e["to_exec_stats"]["median_ms"] > 0
             assert all(0 < s["to_exec_ms"] < s["total_ms"] for s in e["samples"])
-    timing = doc["timing"]
-    assert timing["overhead_ratio"] < 2.0, timing  # the 1.3x figure is a benchmark, not a test
-    # medians agree within 15% with separate startup runs in the same session (one before,
-    # one after, pooled, so a burst of load on a shared machine does not decide alone)
-    after = _startup_samples()
-    for e in doc["runtimes"]:
-        if e["runtime"] in ("docker", "podman"):
-            separate = stats.median(before[e["runtime"]] + after[e["runtime"]])
-            assert e["stats"]["median_ms"] == pytest.approx(separate, rel=0.15)
+    # the phases add up (the 1.3x overhead figure is benchmarks/compare_overhead.py's)
+    t = doc["timing"]
+    phases_s = t["setup_s"] + t["startup_phase_s"] + t["memory_phase_s"] + t["disk_phase_s"]
+    assert phases_s <= t["wall_s"] + 0.002 and t["startup_lifecycles_s"] <= \
+        t["startup_phase_s"] + 0.002, t
+    by = {e["runtime"]: [s["total_ms"] for s in e["samples"]] for e in doc["runtimes"]}
+    problems = [disagreement(f"{name} startup, compare vs startup", by[name], alongside[name])
+                for name in ("docker", "podman")]
+    assert problems == [None, None], problems
 
 
 def test_compare_with_named_baseline_and_a_missed_target(forge_home: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,9 +16,11 @@ from pathlib import Path
 import psutil
 import pytest
 
+from forge_desktop.profiling import system
 from forge_desktop.profiling.memory import MemoryProfiler
-from tests.conftest import assert_one_line_error, run_forge
-from tests.integration.conftest import DOCKER, sh
+from forge_desktop.runtimes.base import Runtime
+from tests.conftest import assert_one_line_error, busy_loop, run_forge
+from tests.integration.conftest import DOCKER, sh, wait_until
 
 MIB = 1024 * 1024
 STEP_MIB, STEPS, STEP_S = 5, 8, 0.2
@@ -111,13 +114,15 @@ def test_cli_profiles_a_command_and_reports_its_growth(forge_home: Path) -> None
     print(f"CLI growth measured {growth / MIB:.2f} MiB, expected {EXPECTED_GROWTH / MIB:.0f}")
     assert growth == pytest.approx(EXPECTED_GROWTH, rel=0.10)
     assert doc["summary"]["range_bytes"] >= growth
-    for key in ("t_s", "rss_bytes", "vms_bytes", "uss_bytes", "pss_bytes", "cpu_percent",
-                "threads", "system_memory_percent"):
-        assert snaps[-1][key] is not None, key
+    last = snaps[-1]  # the child holds its 40 MiB: every figure follows from what it does
+    assert EXPECTED_GROWTH < last["uss_bytes"] <= last["pss_bytes"] <= last["rss_bytes"] \
+        <= last["vms_bytes"], last
+    assert last["threads"] == 1 and last["processes"] == 1  # `python -c`, one thread, no child
+    assert 0 <= last["cpu_percent"] <= 100  # one thread: at most one core
+    assert 0 < last["system_memory_percent"] < 100
     saved = list((forge_home / "profiles").glob("*.json"))
     assert [p.name for p in saved] == [f"{doc['id']}.json"]
     assert json.loads(saved[0].read_text())["summary"] == doc["summary"]
-    assert isinstance(doc["environment"]["noise_warnings"], list)
 
 
 def test_cli_command_and_its_children_are_ended(forge_home: Path) -> None:
@@ -126,16 +131,30 @@ def test_cli_command_and_its_children_are_ended(forge_home: Path) -> None:
     doc = json.loads(proc.stdout)
     assert doc["target"]["terminated"] is True and doc["target"]["exit_code"] == -15
     assert max(s["processes"] for s in doc["snapshots"]) == 3  # sh and both sleeps
-    time.sleep(0.2)
-    left = [p for p in psutil.process_iter(["cmdline"])
-            if p.info["cmdline"] in (["sleep", "41.5"], ["sleep", "42.5"])]
-    assert not left, left
+    # forge has exited; its command's children are gone once init has reaped them
+    wait_until("the command's children are gone", lambda: not [
+        p for p in psutil.process_iter(["cmdline"])
+        if p.info["cmdline"] in (["sleep", "41.5"], ["sleep", "42.5"])], 10)
     assert not (forge_home / "profiles").exists()
 
 
+def vmrss(pids: list[int]) -> int:
+    """Summed VmRSS of ``pids`` from /proc/PID/status, in bytes."""
+    total = 0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total
+
+
 def test_cli_default_target_is_the_docker_daemon(forge_home: Path) -> None:
+    daemon_pids = [p.pid for p in psutil.process_iter(["name"])
+                   if p.info["name"] in ("dockerd", "containerd")]
+    rss_before = vmrss(daemon_pids)
     proc = run_forge("benchmark", "profile", "--samples", "3", "--interval", "0.1", "--json",
                      check=True)
+    rss_after = vmrss(daemon_pids)
     doc = json.loads(proc.stdout)
     target = doc["target"]
     assert target["kind"] == "daemon" and target["engine"] == "docker"
@@ -144,7 +163,12 @@ def test_cli_default_target_is_the_docker_daemon(forge_home: Path) -> None:
     daemons = {p.pid for p in psutil.process_iter(["name"])
                if p.info["name"] in ("dockerd", "containerd")}
     assert set(target["pids"]) == daemons
-    assert 20 * MIB < doc["summary"]["avg_rss_bytes"] < 2048 * MIB
+    # VmRSS from /proc read by the test just before and after: the daemons' memory moves as
+    # other tests start containers, so the profile's average lies within what was seen
+    # around it, give or take 10% (a busy dockerd gains or frees a few MiB in a second)
+    low, high = min(rss_before, rss_after), max(rss_before, rss_after)
+    assert low * 0.9 <= doc["summary"]["avg_rss_bytes"] <= high * 1.1, (low, doc["summary"],
+                                                                         high)
     assert len(doc["snapshots"]) == 3 and doc["warnings"] == []
 
 
@@ -203,6 +227,12 @@ def test_bad_input_is_one_line(forge_home: Path, args: tuple[str, ...], code: in
 
 
 # -- resources --------------------------------------------------------------------------------
+@pytest.fixture(name="busy_loop")
+def busy_loop_fixture() -> Iterator[int]:
+    with busy_loop() as pid:
+        yield pid
+
+
 def _docker_counts() -> tuple[int, int]:
     running = sh(DOCKER, "ps", "-q").stdout.split()
     total = sh(DOCKER, "ps", "-aq").stdout.split()
@@ -220,7 +250,7 @@ def own_docker_containers() -> Iterator[None]:
     ids = []
     try:
         for argv in (("run", "-d", "--network", "none"), ("create", "--network", "none")):
-            out = sh(DOCKER, *argv, "forge-bench:busybox", "sleep", "60")
+            out = sh(DOCKER, *argv, "forge-bench:busybox", "sleep", "600")
             assert out.returncode == 0, out.stderr
             ids.append(out.stdout.strip())
         yield
@@ -230,7 +260,8 @@ def own_docker_containers() -> Iterator[None]:
 
 
 def test_resources_json_has_every_key_and_true_counts(forge_home: Path,
-                                                       own_docker_containers: None) -> None:
+                                                       own_docker_containers: None,
+                                                       busy_loop: int) -> None:
     # other sessions may start containers meanwhile: the count must lie between what
     # `docker ps` says just before and just after (retried if the engine was busy)
     for _attempt in range(3):
@@ -263,7 +294,58 @@ def test_resources_json_has_every_key_and_true_counts(forge_home: Path,
     assert docker["running"] >= 1 and docker["total"] >= 2
     assert min(before_p[1], after_p[1]) <= podman["total"] <= max(before_p[1], after_p[1])
     assert min(before_p[0], after_p[0]) <= podman["running"] <= max(before_p[0], after_p[0])
-    assert isinstance(data["noise_warnings"], list)
+    assert any(f"(pid {busy_loop})" in w for w in data["noise_warnings"]), data
+
+
+def test_engine_facts_from_the_real_engines(own_docker_containers: None) -> None:
+    """Counts and store paths as `docker` and `podman` themselves give them."""
+    from forge_desktop.runtimes.docker import DockerRuntime
+    from forge_desktop.runtimes.podman import PodmanRuntime
+
+    runtimes: list[Runtime] = [DockerRuntime(10), PodmanRuntime(10)]
+    try:
+        for _attempt in range(3):  # other sessions start containers too: bracket the reading
+            before, before_p = _docker_counts(), _podman_counts()
+            docker, podman = system.engine_facts(runtimes)
+            after, after_p = _docker_counts(), _podman_counts()
+            if before == after and before_p == after_p:
+                break
+    finally:
+        for rt in runtimes:
+            rt.close()
+    assert (docker.running, docker.total) == before and (podman.running, podman.total) == \
+        before_p, (docker, before, after, podman, before_p, after_p)
+    assert docker.reason is None and podman.reason is None
+    assert (docker.store_path, docker.store_source) == (
+        sh(DOCKER, "info", "-f", "{{.DockerRootDir}}").stdout.strip(), "info")
+    assert (podman.store_path, podman.store_source) == (
+        sh("podman", "info", "-f", "{{.Store.GraphRoot}}").stdout.strip(), "info")
+
+
+def test_engine_facts_of_a_stopped_and_a_hung_daemon(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    from forge_desktop.runtimes.docker import DockerRuntime
+
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/absent.sock")
+    [down] = system.engine_facts([DockerRuntime(5)])
+    assert (down.running, down.total) == (None, None) and "not running" in (down.reason or "")
+    # a daemon that accepts connections and never answers: the engine's timeout applies
+    hung_path = tmp_path / "hung.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(hung_path))
+    server.listen(64)
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{hung_path}")
+    try:
+        t0 = time.monotonic()
+        [hung] = system.engine_facts([DockerRuntime(1)])
+        elapsed = time.monotonic() - t0
+    finally:
+        server.close()
+    assert (hung.running, hung.total) == (None, None), hung
+    assert "did not answer in time" in (hung.reason or ""), hung.reason
+    # one call given up after the runtime's 1 s (not the default 30 s), plus 2 s of margin
+    # for a loaded machine
+    assert elapsed < 1 + 2, elapsed
 
 
 def test_resources_human_panels(forge_home: Path) -> None:
@@ -274,11 +356,10 @@ def test_resources_human_panels(forge_home: Path) -> None:
     assert "cpu0" in out and "load" in out
 
 
-def test_startup_result_carries_noise_warnings(forge_home: Path) -> None:
+def test_startup_result_carries_noise_warnings(forge_home: Path, busy_loop: int) -> None:
     doc = json.loads(run_forge("benchmark", "startup", "-r", "runc", "-n", "2", "--json",
                                check=True).stdout)
-    assert isinstance(doc["environment"]["noise_warnings"], list)
-    assert all(isinstance(w, str) for w in doc["environment"]["noise_warnings"])
+    assert any(f"(pid {busy_loop})" in w for w in doc["environment"]["noise_warnings"]), doc
 
 
 def test_command_exiting_at_once(forge_home: Path) -> None:
@@ -294,12 +375,15 @@ def test_ctrl_c_saves_the_partial_profile_and_ends_the_command(forge_home: Path)
                               "--samples", "1000", "--interval", "0.1", "--", "sleep", "43.5"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 20
-        while not any(p.info["cmdline"] == ["sleep", "43.5"]
-                      for p in psutil.process_iter(["cmdline"])):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        time.sleep(0.5)
+        def command_age_s() -> float:
+            children = [c for c in psutil.Process(forge.pid).children()
+                        if c.cmdline() == ["sleep", "43.5"]]
+            return time.time() - children[0].create_time() if children else 0.0
+
+        # forge samples its command every 0.1 s from the moment it starts it: once the command
+        # is 1 s old there are ~10 snapshots, at least 3 however slow a sample is to take
+        wait_until("forge's command has run for 1 s", lambda: command_age_s() >= 1.0, 30,
+                   forge)
         forge.send_signal(signal.SIGINT)
         out, err = forge.communicate(timeout=20)
     finally:

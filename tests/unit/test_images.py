@@ -236,8 +236,9 @@ def test_refs_and_tags() -> None:
     assert not tag_owner_dead("latest") and not tag_owner_dead("busybox")
 
 
-@pytest.mark.skipif(host_busybox() is None, reason="needs a static busybox on the host")
 def test_temp_tar_is_the_benchmark_image_plus_the_run_id(tmp_path: Path) -> None:
+    # scripts/provision.sh installs busybox-static: without it the fallback image cannot be built
+    assert host_busybox() is not None, "no static busybox: run scripts/provision.sh test"
     a = build_temp_tar(tmp_path / "a.tar", "run-a")
     b = build_temp_tar(tmp_path / "b.tar", "run-b")
     with tarfile.open(a) as tar:

@@ -8,7 +8,7 @@ import pytest
 from forge_desktop.bench.runner import MAX_CONSECUTIVE_ERRORS, Runner
 from forge_desktop.errors import Interrupted
 from forge_desktop.models import RunSpec
-from forge_desktop.runtimes.base import new_run_context
+from forge_desktop.runtimes.base import Runtime, new_run_context
 
 from .fakes import FakeRuntime
 
@@ -17,6 +17,13 @@ SPEC = RunSpec(image="img")
 
 def infos(*rts: FakeRuntime) -> dict:
     return {r.name: r.info() for r in rts}
+
+
+def test_the_fake_sits_at_the_declared_seam() -> None:
+    """Unit tests fake only the Runtime protocol (runtimes/base.py), nothing an SDK has."""
+    assert isinstance(FakeRuntime("a"), Runtime)
+    declared = set(dir(Runtime)) | set(Runtime.__annotations__)
+    assert set(vars(FakeRuntime)) <= declared  # no method an SDK has and the protocol lacks
 
 
 def test_warmup_is_not_kept_and_iterations_are() -> None:
