@@ -87,6 +87,24 @@ def pss_kib(names: set[str]) -> dict[str, int]:
     return found
 
 
+def forge_json(*args: str, home: str) -> dict[str, dict[str, object]]:
+    """forge's own figures per runtime (`forge benchmark ... --json --no-save`)."""
+    proc = subprocess.run([sys.executable, "-m", "forge_desktop", "benchmark", *args, "--json",
+                           "--no-save"], capture_output=True, text=True, timeout=TIMEOUT_S * 5,
+                          check=False, cwd=REPO, env={**os.environ, "FORGE_HOME": home})
+    if proc.returncode != 0:
+        sys.exit(f"forge benchmark {' '.join(args)} failed: {proc.stderr.strip()[-300:]}")
+    return {r["runtime"]: r for r in json.loads(proc.stdout)["runtimes"]}
+
+
+def mib(value: object) -> str:
+    return f"{value / 2**20:.2f}" if isinstance(value, int | float) else "-"
+
+
+def kib(value: object) -> str:
+    return f"{value / 1024:.0f}" if isinstance(value, int | float) else "-"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20)
@@ -123,6 +141,10 @@ def main() -> None:
     starts["podman run --rm --network none"] = hyperfine_ms(
         f"podman run --rm --network none localhost/{IMAGE} true", a.runs)
     daemons = pss_kib({"dockerd", "containerd", "podman"})
+    with tempfile.TemporaryDirectory(prefix="forge-engine-facts-home-") as home:
+        disk = forge_json("disk", "-r", "docker", "-r", "podman", home=home)
+        memory = forge_json("memory", "-r", "docker", "-r", "podman", "--containers", "3",
+                            home=home)
 
     lines = [BEGIN, "## Measured here", "",
              f"`benchmarks/engine_facts.py --runs {a.runs}` (hyperfine -N, {a.runs} runs after "
@@ -142,6 +164,19 @@ def main() -> None:
             lines.append(f"| {name} | {value[0]:.1f} | {value[1]:.1f} | {value[2]:.1f} |")
     lines += ["", "| Daemon (all processes of that name) | PSS MiB |", "|---|---:|"]
     lines += [f"| {name} | {kib / 1024:.1f} |" for name, kib in sorted(daemons.items())]
+    lines += ["", "Measured by forge itself (`forge benchmark disk` and `forge benchmark memory "
+              "--containers 3`, both engines):", "",
+              "| Engine | image on disk KiB | a created container adds KiB | per running "
+              "container outside (shim/conmon) PSS MiB | RSS MiB | inside its cgroup MiB |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for name in ("docker", "podman"):
+        d, m = disk.get(name, {}), memory.get(name, {})
+        parts = m.get("per_container_parts")
+        part = parts if isinstance(parts, dict) else {}
+        lines.append(f"| {name} | {kib(d.get('benchmark_image_bytes'))} | "
+                     f"{kib(d.get('per_container_bytes'))} | {mib(part.get('outside_pss_bytes'))} "
+                     f"| {mib(part.get('outside_rss_bytes'))} | "
+                     f"{mib(part.get('inside_cgroup_bytes'))} |")
     lines.append(END)
     section = "\n".join(lines)
     print(section)

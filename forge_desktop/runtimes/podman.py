@@ -1,7 +1,7 @@
 """Podman through podman-py's API client, driving create/start/wait/remove ourselves.
 
 ``containers.run()`` is not used: it waits through the libpod wait endpoint with its default
-250 ms poll, so a 30 ms container reads as ~300 ms (ENGINES.md). We ask for a 10 ms interval.
+250 ms poll, so a 30 ms container reads as ~300 ms (docs/ENGINES.md). We ask for a 10 ms interval.
 """
 
 from __future__ import annotations

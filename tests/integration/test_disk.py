@@ -153,7 +153,7 @@ def test_docker_figures_match_independent_checks(measured: Measured) -> None:
     image_size = int(sh(DOCKER, "image", "inspect", IMAGE, "--format", "{{.Size}}").stdout)
     (ours,) = [i for i in r["images"] if IMAGE in i["tags"]]
     assert ours["size_bytes"] == image_size
-    assert 1.5e6 < image_size < 3e6  # ENGINES.md: the busybox image is ~2 MB
+    assert 1.5e6 < image_size < 3e6  # docs/ENGINES.md: the busybox image is ~2 MB
     assert r["images_bytes"] >= image_size
     root = sh(DOCKER, "info", "--format", "{{.DockerRootDir}}").stdout.strip()
     assert r["store_path"] == root
@@ -170,7 +170,7 @@ def test_docker_per_container_matches_du(measured: Measured) -> None:
     parts = r["per_container_parts"]
     assert set(parts) >= {"container_dir_bytes", "layer_bytes", "init_layer_bytes"}
     assert r["per_container_bytes"] == sum(parts.values())
-    assert 40 * KB <= r["per_container_bytes"] <= 400 * KB  # ENGINES.md: ~112 kB
+    assert 40 * KB <= r["per_container_bytes"] <= 400 * KB  # docs/ENGINES.md: ~112 kB
     root = r["store_path"]
     cid = sh(DOCKER, "create", *my_labels(), IMAGE, "true").stdout.strip()
     assert cid
@@ -210,7 +210,7 @@ def test_podman_per_container_matches_du(measured: Measured) -> None:
     parts = r["per_container_parts"]
     assert set(parts) == {"container_dir_bytes", "layer_bytes"}
     assert r["per_container_bytes"] == sum(parts.values())
-    assert 16 * KB <= r["per_container_bytes"] <= 200 * KB  # ENGINES.md: ~48 kB
+    assert 16 * KB <= r["per_container_bytes"] <= 200 * KB  # docs/ENGINES.md: ~48 kB
     root = r["store_path"]
     cid = sh(*PODMAN, "create", *my_labels(), f"localhost/{IMAGE}", "true").stdout.strip()
     assert cid

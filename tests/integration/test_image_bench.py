@@ -135,7 +135,7 @@ def test_cold_load_and_pull_on_docker_and_podman(forge_home: Path, registry: str
             assert sample["phases_ms"][source] == sample["total_ms"]
         assert set(r["stats"]) == STATS_KEYS
         s = r["stats"]
-        # ENGINES.md: a pull of the busybox image takes ~120 ms here; loads are similar.
+        # docs/ENGINES.md: a pull of the busybox image takes ~120 ms here; loads are similar.
         assert 5 < s["min_ms"] <= s["median_ms"] <= s["max_ms"] < 15_000, (name, s)
         assert s["ci95_ms"][0] <= s["median_ms"] <= s["ci95_ms"][1]
         assert 100_000 < r["transfer_bytes"] < 10_000_000

@@ -70,7 +70,7 @@ def test_memory_benchmark_matches_what_a_user_checks_by_hand(forge_home: Path) -
             assert e[key] is not None, (name, key)
         assert [d["containers"] for d in e["density"]] == [0, 1, 2, 3]
         assert len(e["samples"]) == 3 and all("t_s" in s for s in e["samples"])
-        # inside a busybox sleep: well under 8 MiB, more than nothing (ENGINES.md: 0.3-0.6 MB)
+        # inside a busybox sleep: well under 8 MiB, more than nothing (docs/ENGINES.md: 0.3-0.6 MB)
         assert 16 * 1024 < e["per_container_parts"]["inside_cgroup_bytes"] < 8 * MIB
     assert by["runc"]["daemon_pss_bytes"] is None
     # daemons: within what the test read in /proc just before and after the run, give or
@@ -80,7 +80,7 @@ def test_memory_benchmark_matches_what_a_user_checks_by_hand(forge_home: Path) -
                                  "podman_rss": ("podman", "daemon_rss_bytes")}.items():
         low, high = sorted((hand_before[key], hand_after[key]))
         assert low * 0.9 <= by[engine][field] <= high * 1.1, (key, low, by[engine][field], high)
-    # docker shim PSS ~3.4 MB, podman conmon ~0.4 MB here (ENGINES.md): the order must hold
+    # docker shim PSS ~3.4 MB, podman conmon ~0.4 MB here (docs/ENGINES.md): the order must hold
     assert by["docker"]["per_container_parts"]["outside_pss_bytes"] > \
         by["podman"]["per_container_parts"]["outside_pss_bytes"] > 0
     assert by["runc"]["per_container_parts"]["outside_pss_bytes"] == 0
