@@ -278,6 +278,18 @@ def test_bad_input_is_one_line(history: dict[str, dict[str, Any]],
     one_line_error(*forge(capsys, "results", *args), code, needle)
 
 
+@pytest.mark.parametrize("config, needle", [
+    ("[check]\nalpha = 2\n", "check.alpha must be between 1e-09 and 0.5, got 2"),
+    ("[check]\nfloor = 10\n", "[check] has no setting 'floor'"),
+    ("check = 3\n", "[check] must be a table"),
+])
+def test_bad_check_config_is_one_line(history: dict[str, dict[str, Any]], forge_home: Path,
+                                      capsys: pytest.CaptureFixture[str], config: str,
+                                      needle: str) -> None:
+    (forge_home / "config.toml").write_text(config)
+    one_line_error(*forge(capsys, "results", "check"), 2, needle)
+
+
 # --- the index ------------------------------------------------------------------------------
 
 def test_index_picks_up_changed_added_and_removed_files(
