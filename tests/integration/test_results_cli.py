@@ -99,8 +99,10 @@ def test_a_damaged_store_still_lists(forge_home: Path) -> None:
 
 def _startup(*runtimes: str, n: int, warmup: int = 2) -> dict[str, Any]:
     args = [a for r in runtimes for a in ("-r", r)]
-    return json.loads(run_forge("benchmark", "startup", *args, "-n", str(n), "--warmup",
-                                str(warmup), "--json", check=True).stdout)
+    doc: dict[str, Any] = json.loads(run_forge("benchmark", "startup", *args, "-n", str(n),
+                                               "--warmup", str(warmup), "--json",
+                                               check=True).stdout)
+    return doc
 
 
 def test_two_identical_sessions_are_not_a_regression(forge_home: Path) -> None:
