@@ -324,9 +324,9 @@ class CheckRow:
     """The (1 - alpha) interval of the slowdown factor (current / baseline medians), widened
     for the drift between sessions; startup only."""
     p_value: float | None
-    """Of "the change is within the floor" (startup only), and after the Benjamini-Hochberg
-    correction over the startup rows of the check:"""
+    """Of "the change is within the floor" (startup only)."""
     p_adjusted: float | None
+    """``p_value`` after the Benjamini-Hochberg correction over the startup rows checked."""
     n_current: int
     n_baseline: int
     status: str
@@ -539,7 +539,7 @@ def size_row(metric: str, runtime: str, current: float, baseline: Sequence[float
     figures are from one machine: ``plan_check`` sees to it)."""
     base = statistics.median(baseline)
     change = 100 * (current / base - 1) if base else 0.0
-    status, reason = _call(change, None, max_regression_pct, DEFAULT_ALPHA)
+    status, reason = _call(change, None, max_regression_pct, DEFAULT_ALPHA)  # no test
     return CheckRow(metric, runtime, "bytes", current, base, change, None, None, None, 1,
                     len(baseline), status, reason, current_id, baseline_ids)
 
