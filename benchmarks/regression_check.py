@@ -7,7 +7,7 @@ checks" section.
 
 Measuring runs, in a temporary FORGE_HOME, ``--sessions`` back-to-back sessions of
 ``forge benchmark startup -r runc -r docker -n 20`` (the identical sessions), then as many
-pairs of a command runtime ``sleep X`` and ``sleep 1.3X`` (``-n 8``), interleaved so that both
+pairs of a command runtime ``sleep X`` and ``sleep 1.3X`` (``-n 5``), interleaved so that both
 levels see the same load. Judging applies the rule (results/history.py: ``startup_row`` and
 ``decide``) to every consecutive and every ordered pair of identical sessions, to pairs
 resampled from them, and, for the power, to trials that draw H earlier sessions at X, pool K
@@ -56,8 +56,8 @@ def measure(sessions: int, sleep: float) -> dict[str, Any]:
             for key, seconds in (("base", sleep), ("slow", round(1.3 * sleep, 3))):
                 (home / "config.toml").write_text(
                     f'[runtimes.sleeper]\nrun = ["sleep", "{seconds}"]\n')
-                levels[key].append(_session(home, ["-r", "sleeper", "-n", "8",
-                                                   "--warmup", "1"]))
+                levels[key].append(_session(home, ["-r", "sleeper", "-n", "5",
+                                                   "--warmup", "0"]))
     return {"identical": same, "sleep_s": sleep, "base": levels["base"], "slow": levels["slow"]}
 
 
@@ -120,7 +120,7 @@ def judge(data: dict[str, Any], trials: int, seed: int = 11) -> str:
               "with H - 1 degrees of freedom and noncentrality excess / (sd x sqrt(1 + 1/K)).",
               "", "| earlier sessions H | baseline pooled K | 30% slower called (resampled) | "
               "miss (model) | identical called (resampled) |", "|---|---|---|---|---|"]
-    for h, k in ((3, 1), (5, 1), (5, 5), (7, 1), (7, 5), (9, 5), (9, 9)):
+    for h, k in ((3, 3), (4, 4), (5, 1), (5, 5), (6, 5), (9, 9)):
         if h >= len(base):
             continue
         crit = float(sps.t.isf(0.0005, h - 1))
@@ -135,7 +135,8 @@ def judge(data: dict[str, Any], trials: int, seed: int = 11) -> str:
                                    medians, k)]))
             alarms.append(_flagged([("sleeper", resample(base[pick[0]]), pooled, medians, k)]))
         lines.append(f"| {h} | {k} | {sum(f for f, _ in hits)} of {trials} (largest adjusted "
-                     f"p {max(p for _, p in hits):.2g}) | {miss:.1g} | "
+                     f"p {max(p for _, p in hits):.2g}) | "
+                     f"{'< 1e-9' if miss < 1e-9 else f'{miss:.1g}'} | "
                      f"{sum(f for f, _ in alarms)} of {trials} |")
     return "\n".join([*lines, "", END])
 
@@ -143,7 +144,7 @@ def judge(data: dict[str, Any], trials: int, seed: int = 11) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=10)
-    parser.add_argument("--sleep", type=float, default=0.5)
+    parser.add_argument("--sleep", type=float, default=1.0)
     parser.add_argument("--samples", type=Path, help="judge these saved sessions")
     parser.add_argument("--save", type=Path, help="save the measured sessions here")
     parser.add_argument("--trials", type=int, default=300)

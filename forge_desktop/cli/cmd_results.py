@@ -548,7 +548,7 @@ def check_header(report: CheckReport) -> list[str]:
 def _drift(r: CheckRow) -> str:
     if r.drift_pct is None:
         return "-"
-    return f"{r.drift_pct:.0f}% ({r.drift_sessions} runs)" if r.drift_sessions \
+    return f"{r.drift_pct:.1f}% ({r.drift_sessions} results)" if r.drift_sessions \
         else f"{r.drift_pct:.0f}% (assumed)"
 
 
