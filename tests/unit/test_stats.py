@@ -354,8 +354,8 @@ def test_false_alarms_and_power_of_the_rule_on_simulated_sessions() -> None:
     """The rule on sessions drawn from its own model: each session's level drifts (log sd
     0.08), runs are log-normal (sd 0.05, a sleep-bound runtime's), 20 runs a session, the
     drift measured over the 10 earlier sessions, the previous session the baseline. 400
-    identical pairs: no false alarm at alpha 0.001; 30% slower against a 2% drift: all 100
-    called."""
+    identical pairs: no false alarm at alpha 0.001. 30% slower against a 0.5% drift (a
+    `sleep 1` runtime's), the previous 5 sessions pooled: all 100 called."""
     rng = np.random.default_rng(2026)
 
     def session(level: float, drift: float) -> list[float]:
@@ -370,9 +370,11 @@ def test_false_alarms_and_power_of_the_rule_on_simulated_sessions() -> None:
     assert false_alarms == 0
     called = 0
     for _ in range(100):
-        earlier = [session(100, 0.02) for _ in range(10)]
+        earlier = [session(100, 0.005) for _ in range(10)]
         drift_sd, df = S.session_drift([S.median(s) for s in earlier])
-        called += _shift(session(130, 0.02), earlier[0], drift_sd, df).p_value < 0.001
+        pooled = [x for s in earlier[:5] for x in s]
+        called += S.session_shift(session(130, 0.005), pooled, floor=0.10, drift_sd=drift_sd,
+                                  drift_df=df, baseline_sessions=5).p_value < 0.001
     assert called == 100
 
 
