@@ -538,8 +538,9 @@ def check_header(report: CheckReport) -> list[str]:
             base = f"the given {ids[0]}" if ids else "the given baseline"
         else:
             n = max((len(v) for v in c.baselines.values()), default=0)
-            base = (f"the previous {n} {c.current.kind} result{'s' if n != 1 else ''} "
-                    "(pooled)" if n else "nothing (no earlier result)")
+            base = (f"the previous {c.current.kind} result" if n == 1
+                    else f"the previous {n} {c.current.kind} results (pooled)" if n
+                    else "nothing (no earlier result)")
         lines.append(f"{c.group} on {c.current.host}: {c.current.id} ({c.current.kind}, "
                      f"{_local(c.current.created_ts)}) vs {base}")
     return lines
