@@ -614,9 +614,9 @@ def _compare(comp: Comparison, name: str, metric: str,
     pooled = [x for s in bases for x in startup_samples(doc(s), name)]
     if not current or not pooled:
         return missing("no baseline", "no startup samples")
-    history = [value for s in comp.history.get(name, ())
-               if isinstance(value := s.metrics.get(name, {}).get(metric), int | float)
-               and math.isfinite(value) and value > 0]  # a hand-edited file cannot crash it
+    earlier = [s.metrics.get(name, {}).get(metric) for s in comp.history.get(name, ())]
+    history = [float(m) for m in earlier  # a hand-edited file must not crash the check
+               if isinstance(m, int | float) and math.isfinite(m) and m > 0]
     return startup_row(name, current, pooled, max_regression_pct=report.max_regression_pct,
                        alpha=report.alpha, drift_pct=report.drift_pct, history=history,
                        baseline_sessions=len(bases), current_id=cur.id, baseline_ids=ids)
