@@ -26,6 +26,10 @@ MAX_WARMUP = 100
 DEFAULT_TIMEOUT_S = 30.0
 """Every call to an engine gives up after this long (config: ``benchmark.timeout_s``)."""
 
+CHECK_SETTINGS = {"max_regression_pct": (0.01, 1000.0), "alpha": (1e-9, 0.5),
+                  "session_drift_pct": (0.0, 1000.0)}
+"""The keys of ``[check]`` and their ranges."""
+
 BUILTIN_RUNTIMES = ("docker", "podman", "runc", "crun")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
@@ -64,6 +68,9 @@ class Config:
     timeout_s: float = DEFAULT_TIMEOUT_S
     command_runtimes: tuple[CommandRuntimeConfig, ...] = ()
     targets: dict[str, float] = field(default_factory=dict)
+    check: dict[str, float] = field(default_factory=dict)
+    """``[check]``: the settings of ``forge results check`` given here (results/history.py
+    holds their defaults; the command line wins)."""
     source: Path | None = None
 
 
@@ -115,6 +122,15 @@ def parse_config(data: dict[str, Any], source: Path | None = None) -> Config:
     if not isinstance(targets_raw, dict):
         raise ConfigError(f"{where}: [targets] must be a table")
     targets = {k: _number(targets_raw, k, 0, f"{where}: targets", 0, 1e12) for k in targets_raw}
+    check_raw = data.get("check", {})
+    if not isinstance(check_raw, dict):
+        raise ConfigError(f"{where}: [check] must be a table")
+    unknown = sorted(set(check_raw) - set(CHECK_SETTINGS))
+    if unknown:
+        raise ConfigError(f"{where}: [check] has no setting {unknown[0]!r}; the settings are "
+                          f"{', '.join(CHECK_SETTINGS)}")
+    check = {k: _number(check_raw, k, 0, f"{where}: check", *CHECK_SETTINGS[k])
+             for k in check_raw}
     return Config(
         image=image.strip(),
         iterations=int(_number(bench, "iterations", 10, f"{where}: benchmark", 1,
@@ -123,6 +139,7 @@ def parse_config(data: dict[str, Any], source: Path | None = None) -> Config:
         timeout_s=_number(bench, "timeout_s", DEFAULT_TIMEOUT_S, f"{where}: benchmark", 1, 3600),
         command_runtimes=tuple(runtimes),
         targets=targets,
+        check=check,
         source=source,
     )
 

@@ -17,8 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "Shift",
     "Summary",
+    "benjamini_hochberg",
     "bootstrap_median_ci",
+    "log_median_ratio_sd",
     "mad_outliers",
     "mann_whitney_p",
     "mean",
@@ -26,6 +29,8 @@ __all__ = [
     "percentile",
     "ratio_of_medians_ci",
     "reliability_warnings",
+    "session_drift",
+    "session_shift",
     "stdev",
     "summarize",
     "verdict",
@@ -326,6 +331,112 @@ def verdict(
         if ci[1] < 1.0 and 1.0 / ratio >= min_factor:
             return "slower"
     return "no significant difference"
+
+
+def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values, in the order given (step-up, capped at 1).
+
+    ``adjusted[i] = min over ranks k >= rank(i) of p_(k) * m / k``: a test is called at level
+    q when its adjusted p is below q, which keeps the expected share of false calls among the
+    calls below q (and, when nothing really changed, the chance of any call below q).
+    """
+    ps = [float(p) for p in p_values]
+    if not all(0.0 <= p <= 1.0 for p in ps):
+        raise ValueError("p-values must lie in [0, 1]")
+    m = len(ps)
+    adjusted = [1.0] * m
+    running = 1.0
+    for rank, i in reversed(list(enumerate(sorted(range(m), key=ps.__getitem__), start=1))):
+        running = min(running, ps[i] * m / rank)
+        adjusted[i] = running
+    return adjusted
+
+
+def log_median_ratio_sd(current: Sequence[float], baseline: Sequence[float],
+                        n_resamples: int = 4000, seed: int = 0) -> float:
+    """Bootstrap standard deviation of ``log(median(current) / median(baseline))``: the
+    sampling noise of the ratio of medians (the two sides resampled independently)."""
+    cur, base = _checked(current), _checked(baseline)
+    if min(cur) <= 0 or min(base) <= 0:
+        raise ValueError("timings must be positive to form a ratio")
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    c, b = np.log(cur), np.log(base)
+    draws = (np.median(rng.choice(c, (n_resamples, len(c))), axis=1)
+             - np.median(rng.choice(b, (n_resamples, len(b))), axis=1))
+    return float(np.std(draws, ddof=1))
+
+
+def session_drift(medians: Sequence[float]) -> tuple[float, int]:
+    """How much a runtime's level moves from session to session: the standard deviation of
+    the log medians of earlier sessions, and its degrees of freedom (sessions - 1). It holds
+    the sampling noise of each median as well as the drift, as a new session's median will."""
+    logs = [math.log(m) for m in _checked(medians)]
+    if len(logs) < 2:
+        raise ValueError("the drift needs at least 2 sessions")
+    mid = _fmean(logs)
+    return math.sqrt(math.fsum((v - mid) ** 2 for v in logs) / (len(logs) - 1)), len(logs) - 1
+
+
+@dataclass(frozen=True)
+class Shift:
+    """How one session's timings moved against a baseline's, judged against a floor."""
+
+    ratio: float
+    """median(current) / median(baseline): above 1 is slower."""
+    ci: tuple[float, float] | None
+    """The ratio's two-sided ``1 - alpha`` interval (sampling noise plus session drift);
+    None with fewer than 3 runs on a side."""
+    p_value: float
+    """Two-sided p of "the change is within the floor": 2 x the one-sided p on the side the
+    ratio fell, capped at 1. Below alpha exactly when ``ci`` lies wholly beyond the floor."""
+    sampling_sd: float
+    drift_sd: float
+    """Log-scale standard deviations of the two sources of uncertainty."""
+    drift_df: int | None
+    """Degrees of freedom of ``drift_sd`` when estimated (a t test), None when assumed."""
+
+
+def session_shift(current: Sequence[float], baseline: Sequence[float], *, floor: float,
+                  drift_sd: float, drift_df: int | None = None, baseline_sessions: int = 1,
+                  alpha: float = 0.001, seed: int = 0) -> Shift:
+    """Is ``current`` more than ``floor`` (0.10 = 10%) slower or faster than ``baseline``?
+
+    Two sessions minutes apart on a shared machine differ by more than their runs say: the
+    load, the daemons' state and the CPU clock move between sessions, so each session's median
+    has its own level. ``drift_sd`` is the log-scale standard deviation of a session's median
+    from session to session (its sampling noise included, as :func:`session_drift` measures
+    it), so the log ratio of the current median to the mean of ``K`` pooled baseline sessions
+    has sd ``drift_sd * sqrt(1 + 1/K)``; when this pair's own sampling noise (bootstrap) is
+    larger, as in a session hit by a burst of load, that is used instead.
+
+    The test is a minimum-effect test of H0 "the change is at most the floor":
+    ``(|log ratio| - log(1 + floor)) / sd`` against a t distribution with ``drift_df``
+    degrees of freedom when the drift was measured over ``drift_df + 1`` sessions, else (an
+    assumed drift) a normal one.
+    """
+    if not (floor >= 0 and drift_sd >= 0 and baseline_sessions >= 1 and 0 < alpha < 1
+            and (drift_df is None or drift_df >= 1)):
+        raise ValueError("need floor >= 0, drift_sd >= 0, drift_df >= 1, "
+                         "baseline_sessions >= 1 and 0 < alpha < 1")
+    cur, base = _checked(current), _checked(baseline)
+    if min(cur) <= 0 or min(base) <= 0:
+        raise ValueError("timings must be positive to form a ratio")
+    ratio = _median(cur) / _median(base)
+    if min(len(cur), len(base)) < 3:  # a bootstrap of 1 or 2 runs says nothing
+        return Shift(ratio, None, 1.0, math.inf, drift_sd, drift_df)
+    sampling = log_median_ratio_sd(cur, base, seed=seed)
+    sd = max(sampling, drift_sd * math.sqrt(1 + 1 / baseline_sessions))
+    excess = abs(math.log(ratio)) - math.log1p(floor)
+    from scipy import stats as sps
+
+    dist = sps.norm if drift_df is None else sps.t(drift_df)
+    # sd 0: every run of both sessions equal and no drift, so the medians are exact
+    p = min(1.0, 2 * float(dist.sf(excess / sd))) if sd > 0 else float(excess <= 0)
+    half = float(dist.isf(alpha / 2)) * sd
+    return Shift(ratio, (ratio * math.exp(-half), ratio * math.exp(half)), p, sampling,
+                 drift_sd, drift_df)
 
 
 def reliability_warnings(xs: Sequence[float], outliers: Sequence[int] | int) -> list[str]:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
 
-    from forge_desktop.results.history import CheckReport, MachineRow, Series
+    from forge_desktop.results.history import CheckReport, CheckRow, MachineRow, Series
     from forge_desktop.results.index import ResultSummary, Scan
 
 MIB = 1024 * 1024
@@ -538,11 +538,19 @@ def check_header(report: CheckReport) -> list[str]:
             base = f"the given {ids[0]}" if ids else "the given baseline"
         else:
             n = max((len(v) for v in c.baselines.values()), default=0)
-            base = (f"the previous {n} {c.current.kind} result{'s' if n != 1 else ''} "
-                    "(pooled)" if n else "nothing (no earlier result)")
+            base = (f"the previous {c.current.kind} result" if n == 1
+                    else f"the previous {n} {c.current.kind} results (pooled)" if n
+                    else "nothing (no earlier result)")
         lines.append(f"{c.group} on {c.current.host}: {c.current.id} ({c.current.kind}, "
                      f"{_local(c.current.created_ts)}) vs {base}")
     return lines
+
+
+def _drift(r: CheckRow) -> str:
+    if r.drift_pct is None:
+        return "-"
+    return f"{r.drift_pct:.1f}% ({r.drift_sessions} results)" if r.drift_sessions \
+        else f"{r.drift_pct:.0f}% (assumed)"
 
 
 def check_table(report: CheckReport) -> Table:
@@ -552,29 +560,33 @@ def check_table(report: CheckReport) -> Table:
     hosts = list(dict.fromkeys(r.host for r in report.rows))
     several = len({r.machine for r in report.rows}) > 1
     on = "" if several else f" on {escape(hosts[0])}" if hosts else ""
-    table = Table(title=f"Regression check{on} · max regression "
-                        f"{report.max_regression_pct:g}%", title_justify="left",
-                  box=box.SIMPLE_HEAD)
-    cols = ("Machine",) * several + ("Metric", "Runtime", "Current", "Baseline", "Change",
-                                     "95% CI", "p", "n", "Verdict")
+    level = f"{100 * (1 - report.alpha):g}%"
+    table = Table(title=f"Regression check{on} · floor {report.max_regression_pct:g}% · "
+                        f"alpha {report.alpha:g}", title_justify="left", box=box.SIMPLE_HEAD)
+    cols = ("Machine",) * several + ("Metric", "Runtime", "Baseline", "Current", "Ratio",
+                                     f"{level} CI", "adj. p", "n", "Drift", "Verdict", "Why")
     for col in cols:
         table.add_column(col, justify="left" if col in ("Machine", "Metric", "Runtime",
-                                                        "Verdict") else "right", no_wrap=True)
+                                                        "Verdict", "Why") else "right",
+                         no_wrap=True)
     labels = {r.machine: r.host if len({x.machine for x in report.rows if x.host == r.host})
               == 1 else f"{r.host} ({r.machine})" for r in report.rows}
     for r in report.rows:
         ci = "-" if r.ci is None else f"{r.ci[0]:.2f}x–{r.ci[1]:.2f}x"
-        change = "-" if r.change_pct is None else f"{r.change_pct:+.1f}%"
+        ratio = "-" if r.change_pct is None else f"{1 + r.change_pct / 100:.2f}x"
         n = "-" if not r.n_baseline else f"{r.n_current} vs {r.n_baseline}" \
             if r.metric == "startup" else f"{r.n_baseline} base"
         table.add_row(*[escape(labels[r.machine])] * several, r.metric, escape(r.runtime),
-                      _figure(r.current, r.unit),
-                      _figure(r.baseline, r.unit), change, ci, _p(r.p_value), n,
-                      _VERDICT.get(r.status, r.status))
-    table.caption = ("Startup: pooled samples, Mann-Whitney p, bootstrap 95% CI of the "
-                     "slowdown (current / baseline median); a regression needs p < 0.05, a CI "
-                     "above 1 and a slowdown beyond the maximum. Memory and disk: one figure "
-                     "per result against the baseline results' median, same machine only.")
+                      _figure(r.baseline, r.unit), _figure(r.current, r.unit), ratio, ci,
+                      _p(r.p_adjusted), n, _drift(r), _VERDICT.get(r.status, r.status),
+                      escape(r.reason))
+    table.caption = (
+        f"Startup: ratio of medians (current / baseline, pooled runs); a regression needs a "
+        f"slowdown beyond the {report.max_regression_pct:g}% floor with its {level} interval "
+        f"wholly beyond it: the interval allows for the drift between sessions (measured "
+        f"over the earlier runs of the runtime, else assumed {report.drift_pct:g}%), and p is "
+        f"Benjamini-Hochberg adjusted over the runtimes checked. Memory and disk: one figure "
+        f"per result against the baseline results' median, same machine only.")
     table.caption_justify = "left"
     return table
 
@@ -588,8 +600,9 @@ def regression_lines(report: CheckReport) -> list[str]:
             lines.append(f"regression: startup on {r.runtime}{where} is {r.change_pct:.1f}% "
                          "slower "
                          f"({_figure(r.current, r.unit)} vs {_figure(r.baseline, r.unit)}; "
-                         f"95% CI {r.ci[0]:.2f}x-{r.ci[1]:.2f}x; "
-                         f"p{'' if _p(r.p_value).startswith('<') else '='}{_p(r.p_value)})")
+                         f"{100 * (1 - report.alpha):g}% CI {r.ci[0]:.2f}x-{r.ci[1]:.2f}x; "
+                         f"adjusted p{'' if _p(r.p_adjusted).startswith('<') else '='}"
+                         f"{_p(r.p_adjusted)})")
         else:
             lines.append(f"regression: {r.metric} on {r.runtime}{where} is "
                          f"{r.change_pct:.1f}% larger ({_figure(r.current, r.unit)} vs "
@@ -603,9 +616,12 @@ def results_check(
     last: Annotated[int | None, typer.Option("--last", help="Baseline: the pooled previous N "
                                              "results of the same kind and machine (default "
                                              "5).")] = None,
-    max_regression: Annotated[float, typer.Option(
-        "--max-regression", help="Smallest slowdown or growth, in percent, that counts as a "
-        "regression.")] = 10.0,
+    max_regression: Annotated[float | None, typer.Option(
+        "--max-regression", help="The floor: smallest slowdown or growth, in percent, that "
+        "counts as a regression (default 10; config: check.max_regression_pct).")] = None,
+    alpha: Annotated[float | None, typer.Option(
+        "--alpha", help="Significance level after the Benjamini-Hochberg correction over the "
+        "runtimes checked (default 0.001; config: check.alpha).")] = None,
     as_json: AsJson = False,
     from_dir: From = None,
 ) -> None:
@@ -613,24 +629,37 @@ def results_check(
     from rich.console import Group
     from rich.text import Text
 
+    from forge_desktop.config import load_config
     from forge_desktop.errors import UsageError
     from forge_desktop.results.history import (
+        DEFAULT_ALPHA,
+        DEFAULT_DRIFT_PCT,
         DEFAULT_LAST,
+        DEFAULT_MAX_REGRESSION_PCT,
+        check_alpha,
         check_last,
         check_max_regression,
         run_check,
     )
     from forge_desktop.results.index import find, load
 
-    check_max_regression(max_regression)
+    if max_regression is not None:
+        check_max_regression(max_regression)
+    if alpha is not None:
+        check_alpha(alpha)
     if baseline is not None and last is not None:
         raise UsageError("give --baseline ID or --last N, not both")
     if last is not None:
         check_last(last)
+    settings = load_config().check
     scan = _open(from_dir)
     base = find(scan.results, baseline) if baseline is not None else None
-    report = run_check(scan.results, lambda s: load(scan, s), baseline=base,
-                       last=last or DEFAULT_LAST, max_regression_pct=max_regression)
+    report = run_check(
+        scan.results, lambda s: load(scan, s), baseline=base, last=last or DEFAULT_LAST,
+        max_regression_pct=max_regression if max_regression is not None
+        else settings.get("max_regression_pct", DEFAULT_MAX_REGRESSION_PCT),
+        alpha=alpha if alpha is not None else settings.get("alpha", DEFAULT_ALPHA),
+        drift_pct=settings.get("session_drift_pct", DEFAULT_DRIFT_PCT))
     if as_json:
         _print_json(report.to_json())
     else:

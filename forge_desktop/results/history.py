@@ -13,8 +13,11 @@ Three rules keep comparisons honest:
   API call and a ``docker run`` command are different measurements).
 - Across machines only ratios are compared: each runtime's startup divided by a baseline
   runtime's startup *in the same result*, so a faster laptop does not read as a faster runtime.
-- A regression needs evidence, asv-style: a significant rank test, a confidence interval of
-  the slowdown that excludes 1, and a slowdown larger than a minimum factor.
+- A regression needs evidence beyond a session's luck: a slowdown larger than a floor (10%),
+  whose interval, widened for the drift between sessions, lies wholly beyond that floor, at a
+  strict alpha (0.001) after a Benjamini-Hochberg correction for the number of runtimes
+  checked at once (docs/BENCHMARKING.md, "Regression checks", has the reasoning and the
+  false-alarm rate measured on real sessions).
 """
 
 from __future__ import annotations
@@ -38,9 +41,19 @@ from forge_desktop.results.index import (
 from forge_desktop.results.schema import KINDS, parse_iso
 
 MIB = 1024 * 1024
-ALPHA = 0.05
 DEFAULT_LAST = 5
 DEFAULT_MAX_REGRESSION_PCT = 10.0
+"""The floor: a smaller change is never a regression (config: ``check.max_regression_pct``)."""
+DEFAULT_ALPHA = 0.001
+"""After the Benjamini-Hochberg correction; with nothing changed, the chance that a check
+calls anything (config: ``check.alpha``). Otava's level; asv's 0.002 would be 1 in 500."""
+DEFAULT_DRIFT_PCT = 30.0
+"""The drift assumed between two sessions of a runtime (log-scale sd, as a percentage) until
+``MIN_DRIFT_SESSIONS`` earlier sessions measure it (config: ``check.session_drift_pct``):
+consecutive sessions on a shared 2-core VM moved docker's median 2.3x and runc's 1.6x."""
+DRIFT_HISTORY = 10
+"""Earlier sessions of a runtime whose medians measure its drift (newest first)."""
+MIN_DRIFT_SESSIONS = 3
 
 
 @dataclass(frozen=True)
@@ -288,12 +301,14 @@ GROUPS: dict[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class Comparison:
     """One metric group: the newest result carrying it and, per runtime, the baseline
-    results (``--baseline ID``, or the previous N of the same kind on the same machine)."""
+    results (``--baseline ID``, or the previous N of the same kind on the same machine) and
+    the earlier results that measure its drift from session to session (startup only)."""
 
     group: str
     current: ResultSummary
     baselines: dict[str, tuple[ResultSummary, ...]]
     explicit: bool
+    history: dict[str, tuple[ResultSummary, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -306,15 +321,24 @@ class CheckRow:
     change_pct: float | None
     """Positive: slower or bigger."""
     ci: tuple[float, float] | None
-    """95% CI of the slowdown factor (current / baseline), startup only."""
+    """The (1 - alpha) interval of the slowdown factor (current / baseline medians), widened
+    for the drift between sessions; startup only."""
     p_value: float | None
+    """Of "the change is within the floor" (startup only)."""
+    p_adjusted: float | None
+    """``p_value`` after the Benjamini-Hochberg correction over the startup rows checked."""
     n_current: int
     n_baseline: int
     status: str
     """regression, improvement, ok, no baseline or not comparable."""
+    reason: str
+    """Why: below floor, not significant, regression, improvement, or what is missing."""
     current_id: str
     baseline_ids: tuple[str, ...]
-    detail: str = ""
+    drift_pct: float | None = None
+    """The session-to-session drift allowed for (log-scale sd as a percentage)."""
+    drift_sessions: int = 0
+    """Earlier sessions that measured it; 0: the configured default was assumed."""
     host: str = ""
     machine: str = ""
     """The short machine id (``machine_id``) of the results compared."""
@@ -323,6 +347,8 @@ class CheckRow:
 @dataclass
 class CheckReport:
     max_regression_pct: float
+    alpha: float = DEFAULT_ALPHA
+    drift_pct: float = DEFAULT_DRIFT_PCT
     comparisons: list[Comparison] = field(default_factory=list)
     rows: list[CheckRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -333,7 +359,8 @@ class CheckReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "max_regression_pct": self.max_regression_pct, "alpha": ALPHA,
+            "max_regression_pct": self.max_regression_pct, "alpha": self.alpha,
+            "session_drift_pct": self.drift_pct,
             "comparisons": [{"group": c.group, "host": c.current.host,
                              "machine": machine_id(c.current.machine),
                              "current": c.current.id,
@@ -352,6 +379,13 @@ class CheckReport:
 def check_max_regression(value: float) -> float:
     if not math.isfinite(value) or value <= 0:
         raise UsageError(f"--max-regression must be a positive percentage, got {value:g}")
+    return value
+
+
+def check_alpha(value: float) -> float:
+    if not 0 < value < 1:
+        raise UsageError(f"--alpha must be a probability between 0 and 1 (e.g. 0.001), "
+                         f"got {value:g}")
     return value
 
 
@@ -384,7 +418,8 @@ def plan_check(results: Sequence[ResultSummary], baseline: ResultSummary | None 
     baseline's machine. Per group, the current result is the newest on that machine carrying
     the group (and newer than an explicit baseline); per runtime, the baseline is the
     explicit one or the previous ``last`` results of the current's kind on that machine that
-    measured the runtime (for startup: timed the same way, ``network/via``)."""
+    measured the runtime (for startup: timed the same way, ``network/via``), and the history
+    is the previous ``DRIFT_HISTORY`` of those."""
     ordered = newest_first(results)
     notes: list[str] = []
     if baseline is not None:
@@ -405,6 +440,21 @@ def plan_check(results: Sequence[ResultSummary], baseline: ResultSummary | None 
     return comparisons, notes
 
 
+def _earlier(group: str, current: ResultSummary, carriers: Sequence[ResultSummary],
+             limit: int) -> dict[str, tuple[ResultSummary, ...]]:
+    """Per runtime of ``current``: the newest ``limit`` older results of its kind that
+    measured that runtime the same way."""
+    previous = [s for s in carriers if s.kind == current.kind and _order(s) < _order(current)]
+    found = {}
+    for name, figures in current.metrics.items():
+        wanted = [m for m in GROUPS[group] if m in figures]
+        if wanted:
+            found[name] = tuple([s for s in previous
+                                 if any(m in s.metrics.get(name, {}) for m in wanted)
+                                 and _same_setup(group, name, current, s)][:limit])
+    return found
+
+
 def _plan_machine(local: list[ResultSummary], baseline: ResultSummary | None, last: int,
                   notes: list[str]) -> list[Comparison]:
     comparisons = []
@@ -421,21 +471,15 @@ def _plan_machine(local: list[ResultSummary], baseline: ResultSummary | None, la
             current = newer[0]
             bases: dict[str, tuple[ResultSummary, ...]] = {
                 name: (baseline,) for name in current.metrics if name in baseline.metrics}
-            comparisons.append(Comparison(group, current, bases, True))
+            comparisons.append(Comparison(group, current, bases, True,
+                                          _earlier(group, current, carriers, DRIFT_HISTORY)))
             continue
         if not carriers:
             continue
-        current, previous = carriers[0], [s for s in carriers[1:]
-                                          if s.kind == carriers[0].kind]
-        bases = {}
-        for name, figures in current.metrics.items():
-            wanted = [m for m in GROUPS[group] if m in figures]
-            if not wanted:
-                continue
-            bases[name] = tuple([s for s in previous
-                                 if any(m in s.metrics.get(name, {}) for m in wanted)
-                                 and _same_setup(group, name, current, s)][:last])
-        comparisons.append(Comparison(group, current, bases, False))
+        current = carriers[0]
+        history = _earlier(group, current, carriers, max(last, DRIFT_HISTORY))
+        comparisons.append(Comparison(group, current, {k: v[:last] for k, v in history.items()},
+                                      False, {k: v[:DRIFT_HISTORY] for k, v in history.items()}))
     return comparisons
 
 
@@ -448,55 +492,84 @@ def startup_samples(doc: Mapping[str, Any], runtime: str) -> list[float]:
     return []
 
 
-def startup_row(runtime: str, current: Sequence[float], baseline: Sequence[float],
-                max_regression_pct: float, current_id: str = "",
-                baseline_ids: tuple[str, ...] = ()) -> CheckRow:
-    """Startup of one runtime against its baseline samples. A regression when all three
-    hold: Mann-Whitney p < 0.05, the 95% CI of the slowdown (current / baseline medians,
-    bootstrap) excludes 1, and the median slowdown exceeds ``max_regression_pct``."""
+def _call(change_pct: float, p_adjusted: float | None, max_regression_pct: float,
+          alpha: float) -> tuple[str, str]:
+    """(status, reason) of a change: within the floor either way (a speed-up counts as a
+    factor: 1/(1 + floor) and faster), then the evidence."""
+    ratio = 1 + change_pct / 100
+    if ratio <= 0 or abs(math.log(ratio)) <= math.log1p(max_regression_pct / 100):
+        return "ok", "below floor"
+    if p_adjusted is not None and p_adjusted >= alpha:
+        return "ok", "not significant"
+    return ("regression", "regression") if ratio > 1 else ("improvement", "improvement")
+
+
+def startup_row(runtime: str, current: Sequence[float], baseline: Sequence[float], *,
+                max_regression_pct: float = DEFAULT_MAX_REGRESSION_PCT,
+                alpha: float = DEFAULT_ALPHA, drift_pct: float = DEFAULT_DRIFT_PCT,
+                history: Sequence[float] = (), baseline_sessions: int = 1,
+                current_id: str = "", baseline_ids: tuple[str, ...] = ()) -> CheckRow:
+    """Startup of one runtime against its baseline samples (``baseline_sessions`` results
+    pooled). The drift between sessions is measured from ``history``, the medians of earlier
+    sessions (at least ``MIN_DRIFT_SESSIONS``, else ``drift_pct`` is assumed). Judged alone
+    here; :func:`decide` corrects the p-values of all the rows of a check together."""
     from forge_desktop.bench import stats
 
-    speedup, (lo, hi) = stats.ratio_of_medians_ci(current, baseline)
-    slowdown, ci = 1 / speedup, (1 / hi, 1 / lo)
-    p = stats.mann_whitney_p(current, baseline)
-    change = 100 * (slowdown - 1)
-    if p < ALPHA and ci[0] > 1 and change > max_regression_pct:
-        status = "regression"
-    elif p < ALPHA and ci[1] < 1 and 100 * (speedup - 1) > max_regression_pct:
-        status = "improvement"
+    if len(history) >= MIN_DRIFT_SESSIONS:
+        drift_sd, df = stats.session_drift(history)
+        sessions: int = len(history)
     else:
-        status = "ok"
+        drift_sd, df, sessions = math.log1p(drift_pct / 100), None, 0
+    shift = stats.session_shift(current, baseline, floor=max_regression_pct / 100,
+                                drift_sd=drift_sd, drift_df=df,
+                                baseline_sessions=baseline_sessions, alpha=alpha)
+    change = 100 * (shift.ratio - 1)
+    status, reason = _call(change, shift.p_value, max_regression_pct, alpha)
     return CheckRow("startup", runtime, "ms", stats.median(current), stats.median(baseline),
-                    change, ci, p, len(current), len(baseline), status, current_id,
-                    baseline_ids)
+                    change, shift.ci, shift.p_value, shift.p_value, len(current),
+                    len(baseline), status, reason, current_id, baseline_ids,
+                    100 * math.expm1(drift_sd), sessions)
 
 
 def size_row(metric: str, runtime: str, current: float, baseline: Sequence[float],
-             max_regression_pct: float, current_id: str = "",
+             max_regression_pct: float = DEFAULT_MAX_REGRESSION_PCT, current_id: str = "",
              baseline_ids: tuple[str, ...] = ()) -> CheckRow:
     """Memory or disk: one figure per result, so no test; the baseline is the median of the
     baseline results' figures, and a change beyond ``max_regression_pct`` is the call (the
     figures are from one machine: ``plan_check`` sees to it)."""
     base = statistics.median(baseline)
     change = 100 * (current / base - 1) if base else 0.0
-    if change > max_regression_pct:
-        status = "regression"
-    elif current > 0 and 100 * (base / current - 1) > max_regression_pct:
-        status = "improvement"
-    else:
-        status = "ok"
-    return CheckRow(metric, runtime, "bytes", current, base, change, None, None, 1,
-                    len(baseline), status, current_id, baseline_ids)
+    status, reason = _call(change, None, max_regression_pct, DEFAULT_ALPHA)  # no test
+    return CheckRow(metric, runtime, "bytes", current, base, change, None, None, None, 1,
+                    len(baseline), status, reason, current_id, baseline_ids)
+
+
+def decide(rows: Sequence[CheckRow], max_regression_pct: float,
+           alpha: float = DEFAULT_ALPHA) -> list[CheckRow]:
+    """The rows with a test (startup), Benjamini-Hochberg corrected together: the more
+    runtimes a check compares, the stronger each one's evidence must be."""
+    from forge_desktop.bench import stats
+
+    tested = [i for i, r in enumerate(rows) if r.p_value is not None]
+    adjusted = stats.benjamini_hochberg([rows[i].p_value or 0.0 for i in tested])
+    out = list(rows)
+    for i, p in zip(tested, adjusted, strict=True):
+        row = rows[i]
+        status, reason = _call(row.change_pct or 0.0, p, max_regression_pct, alpha)
+        out[i] = replace(row, p_adjusted=p, status=status, reason=reason)
+    return out
 
 
 def run_check(results: Sequence[ResultSummary], load: Callable[[ResultSummary], Mapping[str, Any]],
               *, baseline: ResultSummary | None = None, last: int = DEFAULT_LAST,
-              max_regression_pct: float = DEFAULT_MAX_REGRESSION_PCT) -> CheckReport:
+              max_regression_pct: float = DEFAULT_MAX_REGRESSION_PCT,
+              alpha: float = DEFAULT_ALPHA, drift_pct: float = DEFAULT_DRIFT_PCT) -> CheckReport:
     """Compare the newest results with their baseline, metric by metric, runtime by runtime."""
     check_max_regression(max_regression_pct)
+    check_alpha(alpha)
     check_last(last)
     comparisons, notes = plan_check(results, baseline, last)
-    report = CheckReport(max_regression_pct, comparisons, notes=notes)
+    report = CheckReport(max_regression_pct, alpha, drift_pct, comparisons, notes=notes)
     docs: dict[str, Mapping[str, Any]] = {}
 
     def doc(s: ResultSummary) -> Mapping[str, Any]:
@@ -504,39 +577,46 @@ def run_check(results: Sequence[ResultSummary], load: Callable[[ResultSummary], 
             docs[s.id] = load(s)
         return docs[s.id]
 
+    rows = []
     for comp in comparisons:
         cur = comp.current
         for name in sorted(cur.metrics):
             for metric in GROUPS[comp.group]:
                 if metric in cur.metrics[name]:
-                    row = _compare(comp, name, metric, doc, max_regression_pct)
-                    report.rows.append(replace(row, host=cur.host,
-                                               machine=machine_id(cur.machine)))
+                    row = _compare(comp, name, metric, doc, report)
+                    rows.append(replace(row, host=cur.host, machine=machine_id(cur.machine)))
+    report.rows = decide(rows, max_regression_pct, alpha)
     return report
 
 
 def _compare(comp: Comparison, name: str, metric: str,
              doc: Callable[[ResultSummary], Mapping[str, Any]],
-             max_regression_pct: float) -> CheckRow:
+             report: CheckReport) -> CheckRow:
     cur = comp.current
     value = cur.metrics[name][metric]
     bases = [s for s in comp.baselines.get(name, ()) if metric in s.metrics.get(name, {})]
     ids = tuple(s.id for s in bases)
     unit = "ms" if metric == "startup" else "bytes"
+
+    def missing(status: str, reason: str, baseline: float | None = None) -> CheckRow:
+        return CheckRow(metric, name, unit, value, baseline, None, None, None, None, 0, 0,
+                        status, reason, cur.id, ids)
+
     if not bases:
-        return CheckRow(metric, name, unit, value, None, None, None, None, 0, 0, "no baseline",
-                        cur.id, ())
+        return missing("no baseline", "no earlier result")
     if metric != "startup":
         return size_row(metric, name, value, [s.metrics[name][metric] for s in bases],
-                        max_regression_pct, cur.id, ids)
+                        report.max_regression_pct, cur.id, ids)
     if comp.explicit and not _same_setup("startup", name, cur, bases[0]):
-        return CheckRow(metric, name, unit, value, bases[0].metrics[name][metric], None, None,
-                        None, 0, 0, "not comparable", cur.id, ids,
-                        f"timed differently: {cur.setups.get(name)} vs "
-                        f"{bases[0].setups.get(name)}")
+        return missing("not comparable", f"timed differently: {cur.setups.get(name)} vs "
+                       f"{bases[0].setups.get(name)}", bases[0].metrics[name][metric])
     current = startup_samples(doc(cur), name)
     pooled = [x for s in bases for x in startup_samples(doc(s), name)]
     if not current or not pooled:
-        return CheckRow(metric, name, unit, value, None, None, None, None, len(current),
-                        len(pooled), "no baseline", cur.id, ids, "no startup samples")
-    return startup_row(name, current, pooled, max_regression_pct, cur.id, ids)
+        return missing("no baseline", "no startup samples")
+    earlier = [s.metrics.get(name, {}).get(metric) for s in comp.history.get(name, ())]
+    history = [float(m) for m in earlier  # a hand-edited file must not crash the check
+               if isinstance(m, int | float) and math.isfinite(m) and m > 0]
+    return startup_row(name, current, pooled, max_regression_pct=report.max_regression_pct,
+                       alpha=report.alpha, drift_pct=report.drift_pct, history=history,
+                       baseline_sessions=len(bases), current_id=cur.id, baseline_ids=ids)

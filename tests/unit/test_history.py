@@ -14,17 +14,21 @@ import random
 import sqlite3
 import statistics
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from forge_desktop.bench import stats
 from forge_desktop.cli import main
 from forge_desktop.errors import StoreError, UsageError
 from forge_desktop.results import index as index_mod
 from forge_desktop.results import store
 from forge_desktop.results.history import (
+    CheckRow,
     change_points,
+    decide,
     machines,
     parse_since,
     run_check,
@@ -272,6 +276,18 @@ def test_bad_input_is_one_line(history: dict[str, dict[str, Any]],
                                capsys: pytest.CaptureFixture[str], args: list[str], code: int,
                                needle: str) -> None:
     one_line_error(*forge(capsys, "results", *args), code, needle)
+
+
+@pytest.mark.parametrize("config, needle", [
+    ("[check]\nalpha = 2\n", "check.alpha must be between 1e-09 and 0.5, got 2"),
+    ("[check]\nfloor = 10\n", "[check] has no setting 'floor'"),
+    ("check = 3\n", "[check] must be a table"),
+])
+def test_bad_check_config_is_one_line(history: dict[str, dict[str, Any]], forge_home: Path,
+                                      capsys: pytest.CaptureFixture[str], config: str,
+                                      needle: str) -> None:
+    (forge_home / "config.toml").write_text(config)
+    one_line_error(*forge(capsys, "results", "check"), 2, needle)
 
 
 # --- the index ------------------------------------------------------------------------------
@@ -572,12 +588,26 @@ def test_check_flags_a_30_percent_startup_regression(forge_home: Path,
     rows = {r["runtime"]: r for r in report["rows"]}
     docker = rows["docker"]
     assert docker["status"] == "regression" and 25 < docker["change_pct"] < 35
-    assert docker["p_value"] < 0.001 and docker["ci"][0] > 1.2
+    assert docker["reason"] == "regression" and docker["p_adjusted"] < 0.001
+    assert docker["ci"][0] > 1.1  # the 99.9% interval wholly beyond the 10% floor
+    # BH over the two startup rows: the smaller p is doubled (rank 1 of 2)
+    assert docker["p_adjusted"] == pytest.approx(min(1.0, 2 * docker["p_value"]))
+    assert docker["drift_sessions"] == 6  # every earlier session measured the drift
     assert docker["n_current"] == 10 and docker["n_baseline"] == 50  # previous 5, pooled
     assert len(docker["baseline_ids"]) == 5
-    assert rows["runc"]["status"] == "ok"
-    # a threshold above the slowdown: significant, but not big enough to count
-    assert forge(capsys, "results", "check", "--max-regression", "40")[0] == 0
+    assert rows["runc"]["status"] == "ok" and rows["runc"]["reason"] == "below floor"
+    assert report["alpha"] == 0.001 and report["max_regression_pct"] == 10
+    # a floor above the slowdown: not big enough to count
+    code, out, _ = forge(capsys, "results", "check", "--max-regression", "40", "--json")
+    assert code == 0 and json.loads(out)["rows"][0]["reason"] == "below floor"
+    # the floor and alpha from config.toml; the command line wins
+    (forge_home / "config.toml").write_text("[check]\nmax_regression_pct = 40\n")
+    assert forge(capsys, "results", "check")[0] == 0
+    assert forge(capsys, "results", "check", "--max-regression", "10")[0] == 3
+    (forge_home / "config.toml").write_text("[check]\nalpha = 1e-9\n")
+    code, out, _ = forge(capsys, "results", "check", "--json")
+    assert code == 0 and json.loads(out)["rows"][0]["reason"] == "not significant"
+    (forge_home / "config.toml").unlink()
     # only the previous 2 results as the baseline
     code, out, _ = forge(capsys, "results", "check", "--last", "2", "--json")
     assert code == 3 and json.loads(out)["rows"][0]["n_baseline"] == 20
@@ -611,16 +641,50 @@ def test_check_with_an_explicit_baseline(forge_home: Path,
     rng = random.Random(5)
     base = make_doc("startup", T0, startup={"docker": normal(rng, 300, 9)})
     save(forge_home, base)
-    save(forge_home, make_doc("startup", T0 + dt.timedelta(days=1),
+    save(forge_home, make_doc("startup", T0 + dt.timedelta(days=6),
                               startup={"docker": normal(rng, 420, 9)}))
+    # two sessions and no history: the drift between them is assumed (30%), so a 40%
+    # slowdown is not evidence enough
     code, out, _ = forge(capsys, "results", "check", "--baseline", base["id"][:12], "--json")
-    assert code == 3
+    assert code == 0, out
+    (row,) = json.loads(out)["rows"]
+    assert row["reason"] == "not significant" and row["drift_sessions"] == 0
+    assert row["drift_pct"] == pytest.approx(30.0) and row["ci"][0] < 1.1 < row["change_pct"]
+    code, out, _ = forge(capsys, "results", "check", "--baseline", base["id"][:12])
+    assert code == 0 and "30% (assumed)" in out and "not significant" in out
+    for day in range(1, 5):  # four more sessions between them measure the drift (~1%)
+        save(forge_home, make_doc("startup", T0 + dt.timedelta(days=day),
+                                  startup={"docker": normal(rng, 300, 9)}))
+    code, out, _ = forge(capsys, "results", "check", "--baseline", base["id"][:12], "--json")
+    assert code == 3, out
     report = json.loads(out)
     assert report["comparisons"][0]["baseline"] == "given"
-    assert report["rows"][0]["baseline_ids"] == [base["id"]]
+    (row,) = report["rows"]
+    assert row["baseline_ids"] == [base["id"]] and row["drift_sessions"] == 5
+    assert row["drift_pct"] < 3 and row["status"] == "regression"
     code, out, _ = forge(capsys, "results", "check", "--baseline", base["id"][:12],
                          "--max-regression", "50")
     assert code == 0
+
+
+def test_check_does_not_call_drift_between_sessions_a_regression(
+        forge_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Sessions whose level moves by ~12% (sd) from one to the next, each tight (3%): a
+    session 25% above the previous one is within that drift, though a rank test between the
+    two sessions alone finds it (p < 0.001)."""
+    rng = random.Random(31)
+    sessions = [normal(rng, level, 0.03 * level, 20)
+                for level in (300, 340, 270, 310, 355, 285, 300, 375)]
+    for day, samples in enumerate(sessions):
+        save(forge_home, make_doc("startup", T0 + dt.timedelta(days=day),
+                                  startup={"docker": samples}))
+    assert stats.mann_whitney_p(sessions[-1], sessions[-2]) < 0.001
+    code, out, _ = forge(capsys, "results", "check", "--last", "1", "--json")
+    assert code == 0, out
+    (row,) = json.loads(out)["rows"]
+    assert 1.2 < 1 + row["change_pct"] / 100 < 1.3
+    assert row["reason"] == "not significant" and row["drift_sessions"] == 7
+    assert 8 < row["drift_pct"] < 14
 
 
 def test_check_memory_and_disk_against_the_same_machine(forge_home: Path,
@@ -684,14 +748,46 @@ def test_check_with_nothing_to_compare(forge_home: Path,
 def test_check_rows_are_pure_functions() -> None:
     rng = random.Random(21)
     base = normal(rng, 100, 3, 50)
-    row = startup_row("docker", normal(rng, 130, 4, 10), base, 10.0)
-    assert row.status == "regression" and row.ci is not None and row.ci[0] > 1
-    assert startup_row("docker", normal(rng, 100, 3, 10), base, 10.0).status == "ok"
-    assert startup_row("docker", normal(rng, 75, 3, 10), base, 10.0).status == "improvement"
-    # 5% slower, clearly significant, but under the 10% minimum factor
-    assert startup_row("docker", normal(rng, 105, 0.5, 40), base, 10.0).status == "ok"
+    quiet = [100.0, 101.5, 99.0, 100.5, 99.5, 100.8]  # earlier sessions' medians: ~1% drift
+
+    def row(current: list[float], history: Sequence[float] = quiet) -> CheckRow:
+        return startup_row("docker", current, base, history=history, baseline_sessions=5)
+
+    slower = row(normal(rng, 130, 4, 10))
+    assert (slower.status, slower.reason) == ("regression", "regression")
+    assert slower.ci is not None and slower.ci[0] > 1.1 and slower.drift_sessions == 6
+    assert row(normal(rng, 100, 3, 10)).reason == "below floor"
+    assert row(normal(rng, 75, 3, 10)).status == "improvement"
+    # 5% slower, clearly significant, but under the 10% floor
+    assert row(normal(rng, 105, 0.5, 40)).reason == "below floor"
     # a slower median from two samples, one of them among the baseline's: no evidence
-    assert startup_row("docker", [99.0, 131.0], base, 10.0).status == "ok"
+    assert row([99.0, 131.0]).reason == "not significant"
+    # too little history (2 sessions): the drift is assumed, 30%, and 30% slower is within it
+    assumed = row(normal(rng, 130, 4, 10), history=quiet[:2])
+    assert assumed.reason == "not significant" and assumed.drift_sessions == 0
+    assert size_row("disk", "docker", 115.0, [100.0, 101.0, 99.0], 10.0).status == "regression"
+    assert size_row("disk", "docker", 105.0, [100.0], 10.0).status == "ok"
+    assert size_row("disk", "docker", 80.0, [100.0], 10.0).status == "improvement"
+
+
+def test_decide_corrects_for_the_number_of_runtimes() -> None:
+    """A p of 0.0008 is a regression alone; among four rows with nothing else it is not
+    (BH: 0.0008 x 4 / 1), and it is again when the others are as strong."""
+    rng = random.Random(4)
+    one = startup_row("a", normal(rng, 130, 4, 10), normal(rng, 100, 3, 10))
+    rows = [replace(one, runtime=name, p_value=p, change_pct=30.0)
+            for name, p in (("a", 0.0008), ("b", 0.3), ("c", 0.5), ("d", 0.9))]
+    alone = decide(rows[:1], 10.0)
+    assert alone[0].status == "regression" and alone[0].p_adjusted == pytest.approx(0.0008)
+    together = decide(rows, 10.0)
+    assert together[0].p_adjusted == pytest.approx(0.0032)
+    assert [r.reason for r in together] == ["not significant"] * 4
+    strong = decide([replace(r, p_value=0.0008) for r in rows], 10.0)
+    assert all(r.status == "regression" and r.p_adjusted == pytest.approx(0.0008)
+               for r in strong)
+    # memory and disk rows carry no p and are left out of the correction
+    sized = size_row("disk", "docker", 115.0, [100.0], 10.0)
+    assert decide([rows[0], sized], 10.0)[0].p_adjusted == pytest.approx(0.0008)
     assert size_row("disk", "docker", 115.0, [100.0, 101.0, 99.0], 10.0).status == "regression"
     assert size_row("disk", "docker", 105.0, [100.0], 10.0).status == "ok"
     assert size_row("disk", "docker", 80.0, [100.0], 10.0).status == "improvement"

@@ -236,6 +236,148 @@ def test_verdict_rules() -> None:
     assert S.verdict(0.5, (0.4, 0.6), 0.01, min_factor=2.5) == "no significant difference"
 
 
+# --- regression checks: Benjamini-Hochberg and the session-shift rule -------------------
+
+
+def test_benjamini_hochberg_by_hand() -> None:
+    # sorted: 0.005 (rank 1), 0.01 (2), 0.03 (3), 0.04 (4); p * 4 / rank = 0.02, 0.02, 0.04,
+    # 0.04; the running minimum from the largest rank down leaves them as they are
+    assert S.benjamini_hochberg([0.01, 0.04, 0.03, 0.005]) == pytest.approx(
+        [0.02, 0.04, 0.04, 0.02])
+    # step-up: 0.03 at rank 2 of 2 stays 0.03 and pulls 0.02 * 2 / 1 = 0.04 down to it
+    assert S.benjamini_hochberg([0.02, 0.03]) == pytest.approx([0.03, 0.03])
+    assert S.benjamini_hochberg([0.5, 0.9, 1.0]) == pytest.approx([1.0, 1.0, 1.0])
+    assert S.benjamini_hochberg([0.0004]) == [0.0004]
+    assert S.benjamini_hochberg([]) == []
+    with pytest.raises(ValueError):
+        S.benjamini_hochberg([0.5, 1.5])
+
+
+@pytest.mark.skipif(not hasattr(sps, "false_discovery_control"),
+                    reason="scipy < 1.11 has no false_discovery_control; the values by hand "
+                           "above still check it")
+def test_benjamini_hochberg_matches_scipy() -> None:
+    rng = np.random.default_rng(3)
+    for m in (1, 2, 3, 7, 40):
+        ps = list(rng.uniform(0, 1, m) ** 3)
+        expected = sps.false_discovery_control(ps, method="bh")
+        assert S.benjamini_hochberg(ps) == pytest.approx(list(expected), rel=1e-12)
+
+
+def test_session_drift_is_the_sd_of_log_medians() -> None:
+    medians = [52.0, 53.5, 52.8, 54.0, 53.1]
+    sd, df = S.session_drift(medians)
+    assert df == 4 and sd == pytest.approx(float(np.std(np.log(medians), ddof=1)))
+    with pytest.raises(ValueError):
+        S.session_drift([52.0])
+
+
+def _session(seed: int, median: float, log_sd: float, n: int = 20) -> list[float]:
+    """Timings as sessions give them: log-normal around a level."""
+    return [float(x) for x in median * np.exp(np.random.default_rng(seed).normal(0, log_sd, n))]
+
+
+def _shift(cur: list[float], base: list[float], drift_sd: float,
+           drift_df: int | None = 9) -> S.Shift:
+    return S.session_shift(cur, base, floor=0.10, drift_sd=drift_sd, drift_df=drift_df)
+
+
+def test_identical_sessions_are_below_the_floor() -> None:
+    shift = _shift(_session(1, 100, 0.05), _session(2, 100, 0.05), drift_sd=0.02)
+    assert 0.95 < shift.ratio < 1.05 and shift.p_value == 1.0
+    assert shift.ci is not None and shift.ci[0] < 1 < shift.ci[1]
+
+
+def test_a_5_percent_shift_is_clear_but_below_the_floor() -> None:
+    cur, base = _session(3, 105, 0.01, 40), _session(4, 100, 0.01, 40)
+    assert S.mann_whitney_p(cur, base) < 1e-6  # a rank test alone would call it
+    shift = _shift(cur, base, drift_sd=0.005)
+    assert 1.04 < shift.ratio < 1.06 and shift.p_value == 1.0
+
+
+def test_a_30_percent_shift_beyond_the_drift_is_significant() -> None:
+    shift = _shift(_session(5, 130, 0.03), _session(6, 100, 0.03), drift_sd=0.01)
+    assert 1.25 < shift.ratio < 1.35 and shift.p_value < 0.001
+    assert shift.ci is not None and shift.ci[0] > 1.10  # the whole interval beyond the floor
+    faster = _shift(_session(6, 100, 0.03), _session(5, 130, 0.03), drift_sd=0.01)
+    assert faster.ratio < 1 / 1.25 and faster.p_value < 0.001
+
+
+def test_drift_between_sessions_is_not_a_regression() -> None:
+    """Two sessions of one runtime 25% apart, each tight: the samples alone would call it,
+    but earlier sessions show the level moving by ~12% (sd) from session to session."""
+    cur, base = _session(7, 125, 0.03), _session(8, 100, 0.03)
+    assert S.mann_whitney_p(cur, base) < 1e-6
+    assert _shift(cur, base, drift_sd=0.0).p_value < 1e-4  # no drift allowed: called
+    history = [100 * float(np.exp(x)) for x in np.random.default_rng(9).normal(0, 0.12, 10)]
+    drift_sd, df = S.session_drift(history)
+    shift = _shift(cur, base, drift_sd, df)
+    assert shift.p_value > 0.01 and shift.ci is not None and shift.ci[0] < 1.10
+    # the assumed drift when there is no history (30%) holds it back too
+    assert _shift(cur, base, float(np.log(1.3)), None).p_value > 0.05
+    # pooling 5 baseline sessions narrows the drift term: sqrt(1 + 1/5) instead of sqrt(2)
+    pooled = S.session_shift(cur, base, floor=0.1, drift_sd=drift_sd, drift_df=df,
+                             baseline_sessions=5)
+    assert pooled.p_value < shift.p_value
+
+
+def test_a_noisy_session_widens_the_interval_beyond_the_drift() -> None:
+    calm = _shift(_session(10, 130, 0.02), _session(11, 100, 0.02), drift_sd=0.01)
+    bursty = _shift(_session(10, 130, 0.4), _session(11, 100, 0.02), drift_sd=0.01)
+    assert bursty.sampling_sd > 0.01 * np.sqrt(2) > calm.sampling_sd
+    assert calm.ci is not None and bursty.ci is not None
+    assert bursty.ci[1] / bursty.ci[0] > calm.ci[1] / calm.ci[0]
+
+
+def test_the_interval_and_p_agree_at_alpha() -> None:
+    """p < alpha exactly when the (1 - alpha) interval lies wholly beyond the floor."""
+    for seed, level in enumerate((100, 108, 112, 118, 125, 140)):
+        shift = S.session_shift(_session(seed, level, 0.05), _session(50 + seed, 100, 0.05),
+                                floor=0.10, drift_sd=0.03, drift_df=6, alpha=0.001)
+        assert shift.ci is not None
+        assert (shift.p_value < 0.001) == (shift.ci[0] > 1.10), (level, shift)
+
+
+def test_session_shift_edge_cases() -> None:
+    few = S.session_shift([130.0, 131.0], [100.0, 101.0], floor=0.1, drift_sd=0.0)
+    assert few.ci is None and few.p_value == 1.0  # two runs a side: no evidence
+    exact = S.session_shift([130.0] * 5, [100.0] * 5, floor=0.1, drift_sd=0.0)
+    assert exact.p_value == 0.0 and exact.ci == pytest.approx((1.3, 1.3))
+    assert S.session_shift([105.0] * 5, [100.0] * 5, floor=0.1, drift_sd=0.0).p_value == 1.0
+    with pytest.raises(ValueError):
+        S.session_shift([0.0, 1.0, 2.0], [1.0, 2.0, 3.0], floor=0.1, drift_sd=0.0)
+    with pytest.raises(ValueError):
+        S.session_shift([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], floor=0.1, drift_sd=-1.0)
+
+
+def test_false_alarms_and_power_of_the_rule_on_simulated_sessions() -> None:
+    """The rule on sessions drawn from its own model: each session's level drifts (log sd
+    0.08), runs are log-normal (sd 0.05, a sleep-bound runtime's), 20 runs a session, the
+    drift measured over the 10 earlier sessions, the previous session the baseline. 400
+    identical pairs: no false alarm at alpha 0.001. 30% slower against a 0.5% drift (a
+    `sleep 1` runtime's), the previous 5 sessions pooled: all 100 called."""
+    rng = np.random.default_rng(2026)
+
+    def session(level: float, drift: float) -> list[float]:
+        return [float(x) for x in level * np.exp(rng.normal(0, drift) + rng.normal(0, 0.05, 20))]
+
+    false_alarms = 0
+    for _ in range(400):
+        earlier = [session(100, 0.08) for _ in range(10)]
+        drift_sd, df = S.session_drift([S.median(s) for s in earlier])
+        shift = _shift(session(100, 0.08), earlier[0], drift_sd, df)
+        false_alarms += shift.ratio > 1 and shift.p_value < 0.001
+    assert false_alarms == 0
+    called = 0
+    for _ in range(100):
+        earlier = [session(100, 0.005) for _ in range(10)]
+        drift_sd, df = S.session_drift([S.median(s) for s in earlier])
+        pooled = [x for s in earlier[:5] for x in s]
+        called += S.session_shift(session(130, 0.005), pooled, floor=0.10, drift_sd=drift_sd,
+                                  drift_df=df, baseline_sessions=5).p_value < 0.001
+    assert called == 100
+
+
 # --- warnings ---------------------------------------------------------------------------
 
 
