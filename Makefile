@@ -25,8 +25,8 @@ test:
 	exit $$status
 
 lint:
-	.venv/bin/ruff check forge_desktop shortcut_module scripts packaging tests
-	.venv/bin/mypy forge_desktop shortcut_module scripts/make_icons.py
+	.venv/bin/ruff check forge_desktop shortcut_module scripts packaging tests benchmarks
+	.venv/bin/mypy forge_desktop shortcut_module scripts/make_icons.py benchmarks
 
 # The release artifacts in dist/: sdist and wheel (python -m build), the PyInstaller bundle
 # dist/forge/ (forge, forge-shortcut), then the bundle's smoke commands. packaging/dist.sh.
