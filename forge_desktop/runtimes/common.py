@@ -55,9 +55,9 @@ def timed_cmd(argv: Sequence[str], timeout_s: float, what: str,
     kept in a temporary file for the error message).
 
     posix_spawn and a pidfd rather than subprocess.Popen: Popen's own work around the child
-    (its exec-error pipe, closing descriptors, a selector loop reading stderr) added about
-    1.5 ms to every reading against the kernel's fork-to-exit of the same process, where
-    hyperfine adds 0.1 ms (benchmarks/harness_agreement.py): 15% of a 10 ms crun run."""
+    (its exec-error pipe, closing descriptors, a selector loop reading stderr) made each
+    reading about 1.4 ms longer than hyperfine's for the same process, with the kernel's
+    fork-to-exit as reference (benchmarks/harness_agreement.py): 14% of a 10 ms crun run."""
     with tempfile.TemporaryFile() as err, open(os.devnull, "r+b") as null:
         actions = [(os.POSIX_SPAWN_DUP2, null.fileno(), 0),
                    (os.POSIX_SPAWN_DUP2, null.fileno(), 1),
