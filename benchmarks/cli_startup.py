@@ -15,7 +15,7 @@ this interpreter's environment through a .pth file placed after the venv's own s
 (so the venv's typer, rich and pydantic win). Needs network access to PyPI (or a local
 index) for typer and pydantic, and hyperfine.
 Prints a Markdown section and, with --write, replaces it in docs/PERFORMANCE.md.
-Usage: benchmarks/cli_startup.py [--rounds 6] [--runs 10] [--new 0.29.2] [--write]
+Usage: benchmarks/cli_startup.py [--rounds 20] [--runs 3] [--new 0.29.2] [--write]
 """
 
 from __future__ import annotations
@@ -83,14 +83,23 @@ def import_profile(python: Path, args: tuple[str, ...], env: dict[str, str]
     return total, heavy
 
 
+def median_profile(profiles: list[tuple[float, dict[str, float]]]
+                   ) -> tuple[float, dict[str, float]]:
+    """Median of each figure over repeated -X importtime runs (one run is as noisy as the
+    machine); a package counts if any run imported it."""
+    names = {n for _total, heavy in profiles for n in heavy}
+    return (statistics.median(t for t, _h in profiles),
+            {n: statistics.median(h.get(n, 0.0) for _t, h in profiles) for n in names})
+
+
 def shown(command: tuple[str, ...]) -> str:
     return f"`forge {' '.join(command)}`"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=6)
-    ap.add_argument("--runs", type=int, default=10, help="runs per command per round")
+    ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument("--runs", type=int, default=3, help="runs per command per round")
     ap.add_argument("--old", default="0.28.0")
     ap.add_argument("--new", default="0.29.2")
     ap.add_argument("--write", action="store_true")
@@ -113,10 +122,10 @@ def main() -> None:
             for c in COMMANDS:
                 for v in order:
                     times[v, c] += hyperfine([str(venvs[v]), "-m", "forge_desktop", *c],
-                                             a.runs, warmup=2, env=env)
-            bare += hyperfine([str(venvs[a.old]), "-c", "pass"], a.runs, warmup=2, env=env)
-        profiles = {(v, c): import_profile(p, c, env) for v, p in venvs.items()
-                    for c in COMMANDS}
+                                             a.runs, warmup=1, env=env)
+            bare += hyperfine([str(venvs[a.old]), "-c", "pass"], a.runs, warmup=1, env=env)
+        profiles = {(v, c): median_profile([import_profile(p, c, env) for _ in range(5)])
+                    for v, p in venvs.items() for c in COMMANDS}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -142,7 +151,7 @@ def main() -> None:
         f"venvs on {Path(PY).name} {sys.version.split()[0]}, one with typer {a.old} "
         f"(pydantic: {pydantic[a.old]}), one with typer {a.new} (pydantic: "
         f"{pydantic[a.new]}), both running this checkout; hyperfine -N, {a.rounds} rounds "
-        f"alternating the venvs, {a.runs} runs each after 2 warmups: medians of all {n} runs "
+        f"alternating the venvs, {a.runs} runs each after 1 warmup: medians of all {n} runs "
         f"(interquartile range), ms. Empty result store.",
         "",
         f"| Command | typer {a.old} | typer {a.new} | difference | ratio |",
@@ -151,9 +160,9 @@ def main() -> None:
         f"| `python -c pass` (interpreter alone, for scale) | {statistics.median(bare):.1f} | "
         "| | |",
         "",
-        "`python -X importtime`: sum of every module's own import time, and the cumulative "
-        "time of each heavy package imported (docker, scipy, numpy, Qt, podman must be "
-        "absent; pydantic is typer 0.29's):",
+        "`python -X importtime`, medians of 5 runs: sum of every module's own import time, "
+        "and the cumulative time of each heavy package imported (docker, scipy, numpy, Qt, "
+        "podman must be absent; pydantic is typer 0.29's):",
         "",
         "| typer | command | all imports, ms | heavy packages imported |",
         "|---|---|---:|---|",

@@ -36,12 +36,9 @@ from typing import Any
 
 from perfdoc import hyperfine, write_section  # benchmarks/perfdoc.py
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from forge_desktop.models import RunSpec  # noqa: E402  (after the path insert)
-from forge_desktop.runtimes.base import new_run_context  # noqa: E402
-from forge_desktop.runtimes.docker import DockerRuntime  # noqa: E402
+from forge_desktop.models import RunSpec
+from forge_desktop.runtimes.base import new_run_context
+from forge_desktop.runtimes.docker import DockerRuntime
 
 PY = sys.executable
 BEGIN, END = "<!-- harness-agreement:begin -->", "<!-- harness-agreement:end -->"
