@@ -70,7 +70,10 @@ def timed_cmd(argv: Sequence[str], timeout_s: float, what: str,
             raise EngineError(f"{what}: cannot start {argv[0]}: {exc.strerror}") from None
         try:
             status = _wait(pid, timeout_s)
-        except BaseException:  # Ctrl-C or an error while waiting: no orphan left running
+        except OSError as exc:  # pidfd_open needs Linux 5.3 (and a seccomp profile allowing it)
+            _kill(pid)
+            raise EngineError(f"{what}: cannot wait for {argv[0]}: {exc.strerror}") from None
+        except BaseException:  # Ctrl-C while waiting: no orphan left running
             _kill(pid)
             raise
         elapsed = clock() - start
