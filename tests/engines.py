@@ -443,3 +443,12 @@ def podman(private_podman: PrivatePodman) -> Iterator[PrivatePodman]:
     private_podman.ensure_running()
     yield private_podman
     private_podman.ensure_running()
+
+
+def remove_owned(pid: int, env: dict[str, str]) -> list[str]:
+    """Force-remove the labelled containers process ``pid`` owns on a private docker store,
+    returning their ids: a test's own leftovers, removed also when the test failed."""
+    ids = [c.id for c in owned_by(pid, labelled("docker", env))]
+    if ids:
+        sh(DOCKER, "rm", "-f", *ids, env=env, timeout=60, check=True)
+    return ids

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.engines import PrivateDockerd, remove_owned
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "tests" / "artifacts"
 
@@ -65,3 +67,17 @@ def notify_server(desktop_env: dict[str, str], tmp_path: Path) -> Iterator[Notif
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def own_dockerd(dockerd: PrivateDockerd, monkeypatch: pytest.MonkeyPatch
+                ) -> Iterator[PrivateDockerd]:
+    """The private dockerd (tests/engines.py) as this process's docker, for an in-process tray
+    or window whose engine the test kills: running before and after the test, and the
+    containers this process (the GUI's runs) owns there removed afterwards, also on failure."""
+    monkeypatch.setenv("DOCKER_HOST", dockerd.env["DOCKER_HOST"])
+    try:
+        yield dockerd
+    finally:
+        dockerd.ensure_running()
+        remove_owned(os.getpid(), dockerd.env)

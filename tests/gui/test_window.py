@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -33,8 +34,11 @@ from forge_desktop.results.index import summarize
 from forge_desktop.results.schema import validate
 from forge_desktop.runtimes.base import current_owner
 from tests.conftest import REPO, run_forge
+from tests.engines import PrivateDockerd, labelled, owned_by
+from tests.engines import sh as engine_sh
 from tests.gui.qt_loop import StallMeter, spin_until
-from tests.integration.conftest import DOCKER, labelled, sh
+from tests.integration.conftest import DOCKER, sh
+from tests.integration.conftest import labelled as shared_labelled
 
 ARTIFACTS = REPO / "tests" / "artifacts"
 NOW = dt.datetime.now(dt.UTC)
@@ -781,30 +785,113 @@ def test_a_malformed_result_is_shown_as_far_as_it_goes(
     assert errors == []
 
 
+ENGINE_TIMEOUT_S = 5
+"""``[benchmark] timeout_s`` of the runs on the private dockerd (as in tests/faults)."""
+
+
+def _saved_path(error: str) -> Path:
+    """The partial result's path, as the one error line names it."""
+    match = re.search(r"saved, marked incomplete, to (\S+\.json)$", error)
+    assert match, error
+    return Path(match[1])
+
+
 def test_the_engine_failing_mid_run_shows_the_error_and_the_window_carries_on(
         qapp: QApplication, history: list[dict[str, Any]], forge_home: Path,
-        open_window: Callable[[], ResultsWindow]) -> None:
-    (forge_home / "config.toml").write_text('[runtimes.broken]\nrun = ["false"]\n')
+        own_dockerd: PrivateDockerd, open_window: Callable[[], ResultsWindow]) -> None:
+    """A run on the private dockerd (tests/engines.py), SIGKILLed once the panel's progress bar
+    shows an iteration done: the error is shown, what completed is saved (incomplete) and
+    listed on reload, the run leaves nothing but what the dead engine held, and the next run
+    works."""
+    dockerd = own_dockerd
+    (forge_home / "config.toml").write_text(f"[benchmark]\ntimeout_s = {ENGINE_TIMEOUT_S}\n")
     window = open_window()
     panel = window.run_panel
     window.show_panel("run")
-    spin_until(lambda: "broken" in panel.runtime_boxes, 30)
+    spin_until(lambda: "docker" in panel.runtime_boxes, 30)
     panel.select_action("startup")
-    panel.set_value("runtime", ["broken"])
-    panel.set_value("iterations", 2)
+    panel.set_value("runtime", ["docker"])
+    panel.set_value("iterations", 300)
+    panel.set_value("warmup", 0)
     assert window.run_benchmark()
-    spin_until(lambda: not panel.running and bool(panel.events) and
-               panel.events[-1].kind in ("failed", "finished", "cancelled"), 60)
-    assert panel.events[-1].kind == "failed"
-    assert panel.error.isVisible() if window.isVisible() else panel.error.text()
-    assert "no runtime completed an iteration" in panel.error.text()
-    assert "failed" in window.statusBar().currentMessage()
-    assert panel.run_button.isEnabled()
+    spin_until(lambda: panel.progress.maximum() == 300 and panel.progress.value() >= 1, 120)
+    done = panel.progress.value()  # iterations the user saw completed when the engine died
+    dockerd.kill()
+    spin_until(lambda: not panel.running and panel.events[-1].kind not in (
+        "started", "progress"), 60)
+
+    last = panel.events[-1]
+    assert last.kind == "failed", (last.kind, last.text)
+    assert last.text.startswith("gave up on docker after "), last.text
+    assert panel.error.text() == f"Error: {last.text}"
+    assert window.statusBar().currentMessage() == f"Startup benchmark failed: {last.text}"
+    assert panel.run_button.isEnabled() and not panel.cancel_button.isEnabled()
     screenshot(window, "run-failed")
-    spin(0.3)
-    assert window.model.rowCount() == len(history)  # nothing saved, the table intact
-    window.kind.setCurrentIndex(window.kind.findData("disk"))
-    assert window.proxy.rowCount() == KIND_COUNTS["disk"]
+    path = _saved_path(last.text)
+    assert path.parent == forge_home / "benchmarks"
+    doc = json.loads(path.read_text())
+    (entry,) = doc["runtimes"]
+    assert doc["complete"] is False and entry["errors"], entry["errors"]
+    # every iteration the progress bar counted was kept (one more may have finished while
+    # the kill landed)
+    assert len(entry["samples"]) >= done >= 1, (len(entry["samples"]), done)
+    assert f"after {len(entry['samples'])} of 300 iterations" in last.text
+
+    # what completed is in the table once the user reloads (F5), marked incomplete
+    loads = window.loads
+    window.reload()
+    spin_until(lambda: window.loads > loads, 30)
+    assert window.model.rowCount() == len(history) + 1
+    assert window.select_result(doc["id"])
+    row = window.current_row()
+    assert row is not None and row.id == doc["id"]
+    assert row.cells()[-1] == "1 error, incomplete", row.cells()
+
+    # The engine back. The kill may land while the run's current container exists (1 run in
+    # 6 here): the run cannot remove it from a dead engine. Nothing else of the run may be
+    # there; that this one container is never swept while the window runs is
+    # test_a_failed_runs_container_is_swept_by_the_next_run_of_the_same_process.
+    dockerd.start()
+    left = owned_by(os.getpid(), labelled("docker", dockerd.env))
+    assert len(left) <= 1 and all(c.run == doc["id"] for c in left), left
+    panel.set_value("iterations", 2)
+    loads = window.loads
+    assert window.run_benchmark()
+    spin_until(lambda: not panel.running and window.loads > loads, 120)
+    assert panel.events[-1].kind == "finished", panel.events[-1].text
+    assert not panel.error.isVisible()
+    assert window.model.rowCount() == len(history) + 2
+    second = panel.events[-1].doc
+    assert second is not None
+    assert [c for c in owned_by(os.getpid(), labelled("docker", dockerd.env))
+            if c.run == second["id"]] == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "forge sweeps only containers whose owner process is dead: a tray or window that "
+    "outlives its failed run keeps that run's container on the engine until it exits"))
+def test_a_failed_runs_container_is_swept_by_the_next_run_of_the_same_process(
+        qapp: QApplication, history: list[dict[str, Any]], own_dockerd: PrivateDockerd,
+        open_window: Callable[[], ResultsWindow]) -> None:
+    """What a run in this process leaves when its engine dies mid-iteration (made here on
+    purpose, as the kill above leaves it 1 time in 6): a container labelled with this process
+    as owner and the failed run's id. The next run from the same window must remove it."""
+    created = engine_sh(DOCKER, "create", "--label", "io.forge.benchmark=20260101T000000Z-dead00",
+                 "--label", f"io.forge.owner={current_owner()}", "--network", "none",
+                 "forge-bench:busybox", "true", env=own_dockerd.env)
+    assert created.returncode == 0, created.stderr
+    window = open_window()
+    panel = window.run_panel
+    window.show_panel("run")
+    spin_until(lambda: "docker" in panel.runtime_boxes, 30)
+    panel.select_action("startup")
+    panel.set_value("runtime", ["docker"])
+    panel.set_value("iterations", 1)
+    loads = window.loads
+    assert window.run_benchmark()
+    spin_until(lambda: not panel.running and window.loads > loads, 120)
+    assert panel.events[-1].kind == "finished", panel.events[-1].text
+    assert owned_by(os.getpid(), labelled("docker", own_dockerd.env)) == []
 
 
 # --- real runs on docker ----------------------------------------------------------------------
@@ -877,7 +964,7 @@ def test_cancel_mid_run_leaves_no_container(qapp: QApplication,
     assert panel.events[-1].kind == "cancelled", panel.events[-1].text
     progress = [e for e in panel.events if e.kind == "progress"]
     assert len(progress) < 200
-    assert labelled("docker", True) == []
+    assert shared_labelled("docker", True) == []
     assert _own_containers() == []
     assert window.model.rowCount() == len(history)
     assert panel.run_button.isEnabled() and not panel.cancel_button.isEnabled()
