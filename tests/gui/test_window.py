@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings, Qt
 from PySide6.QtGui import QColor, QImage, QPalette
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QWidget
@@ -236,12 +236,6 @@ def write_history(home: Path, seed: int = 7) -> list[dict[str, Any]]:
 
 # --- driving Qt -------------------------------------------------------------------------------
 
-def spin(seconds: float) -> None:
-    loop = QEventLoop()
-    QTimer.singleShot(int(seconds * 1000), loop.quit)
-    loop.exec()
-
-
 def distinct_colours(image: QImage) -> int:
     import numpy as np
 
@@ -251,13 +245,22 @@ def distinct_colours(image: QImage) -> int:
 
 
 def screenshot(widget: QWidget, name: str) -> Path:
-    spin(0.1)  # pending layout and paints first
+    """Grab ``widget`` once pending layout and paints have made it more than blank (> 10
+    colours), within 5 s."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"window-{name}.png"
-    pixmap = widget.grab()
-    assert pixmap.save(str(path)), path
-    colours = distinct_colours(QImage(str(path)))
-    assert colours > 10, f"{path.name} looks blank ({colours} colours)"
+    grabs = [widget.grab()]
+
+    def drawn() -> bool:
+        grabs[0] = widget.grab()
+        return distinct_colours(grabs[0].toImage()) > 10
+
+    try:
+        spin_until(drawn, 5)
+    except AssertionError:
+        colours = distinct_colours(grabs[0].toImage())
+        raise AssertionError(f"{path.name} looks blank ({colours} colours)") from None
+    assert grabs[0].save(str(path)), path
     return path
 
 
@@ -304,7 +307,7 @@ def open_window(qapp: QApplication) -> Iterator[Callable[[], ResultsWindow]]:
     for window in made:
         window.close()
         window.deleteLater()
-    spin(0.05)
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def ids_of(window: ResultsWindow) -> list[str]:
@@ -438,14 +441,13 @@ def test_detail_and_plots_show_a_chosen_result(
     assert any("timed differently" in w for w in warnings)
     window.show_panel("detail")
     detail.tabs.setCurrentIndex(0)
-    spin(0.2)
     screenshot(window, "detail")
     detail.tabs.setCurrentIndex(2)  # phases: stacked bars, made on first show
     spin_until(lambda: detail.phase_plot is not None, 5)
-    assert detail.phase_plot is not None
-    spin(0.3)
-    assert "Phase medians" in detail.phase_plot.title
-    hover = detail.phase_plot.hover_at(1.0, 0)
+    phases = detail.phase_plot
+    assert phases is not None
+    spin_until(lambda: "Phase medians" in phases.title, 10)
+    hover = phases.hover_at(1.0, 0)
     assert hover is not None and "create" in hover and "ms" in hover
     screenshot(window, "phases")
 
@@ -453,9 +455,8 @@ def test_detail_and_plots_show_a_chosen_result(
     plots = window.ensure_plots()
     plots.tabs.setCurrentWidget(plots.plots["distribution"])
     window.show_current()
-    spin(0.3)
     dist = plots.plots["distribution"]
-    assert dist.title.startswith("Startup time per runtime")
+    spin_until(lambda: dist.title.startswith("Startup time per runtime"), 10)
     sample = chosen["runtimes"][1]["samples"][0]
     text = dist.hover_at(1 + 0.0, sample["total_ms"])
     assert text is not None and chosen["runtimes"][1]["runtime"] in text
@@ -466,9 +467,8 @@ def test_detail_and_plots_show_a_chosen_result(
     drawn = plots.trend_drawn
     plots.tabs.setCurrentWidget(plots.plots["trend"])
     spin_until(lambda: plots.trend_drawn > drawn, 30)
-    spin(0.3)
     trend = plots.plots["trend"]
-    assert "median startup over time" in trend.title and "vm" in trend.title
+    spin_until(lambda: "median startup over time" in trend.title and "vm" in trend.title, 10)
     assert len(trend.hover_texts) > 20
     # docker's step 30 days ago is marked as a regression, at the right time
     marked = [(x, t) for x, t in zip(trend.hover_xs, trend.hover_texts, strict=True)
@@ -483,15 +483,12 @@ def test_detail_and_plots_show_a_chosen_result(
 
     memory = next(d for d in reversed(history) if d["kind"] == "memory")
     window.select_result(memory["id"])
-    spin(0.2)
     plots.tabs.setCurrentWidget(plots.plots["memory"])
-    spin(0.2)
-    assert plots.plots["memory"].title.startswith("Memory over time")
+    spin_until(lambda: plots.plots["memory"].title.startswith("Memory over time"), 10)
     screenshot(window, "plot-memory")
     plots.tabs.setCurrentWidget(plots.plots["density"])
-    spin(0.2)
     density = plots.plots["density"]
-    assert density.title.startswith("Memory against running containers")
+    spin_until(lambda: density.title.startswith("Memory against running containers"), 10)
     point = memory["runtimes"][0]["density"][2]
     text = density.hover_at(2, point["total_bytes"] / 1048576)
     assert text is not None and "2 containers" in text
@@ -502,8 +499,7 @@ def test_detail_and_plots_show_a_chosen_result(
     profile = next(d for d in history if d["kind"] == "profile")
     window.select_result(profile["id"])
     plots.tabs.setCurrentWidget(plots.plots["memory"])
-    spin(0.2)
-    assert plots.plots["memory"].title.startswith("Profile")
+    spin_until(lambda: plots.plots["memory"].title.startswith("Profile"), 10)
     assert detail.samples.rowCount() == 20
 
 
@@ -591,8 +587,7 @@ def test_resources_panel_shows_live_figures_from_a_worker(
     assert "Updated" in window.resources.updated.text()
     screenshot(window, "resources")
     window.show_panel("detail")  # hidden: the worker stops
-    spin(0.1)
-    assert window.resources._stop is None
+    spin_until(lambda: window.resources._stop is None, 10)
 
 
 def test_keyboard_shortcuts_and_tab_order(qapp: QApplication, history: list[dict[str, Any]],
@@ -600,10 +595,9 @@ def test_keyboard_shortcuts_and_tab_order(qapp: QApplication, history: list[dict
     window = open_window()
     window.activateWindow()
     window.table.setFocus()
-    spin(0.1)
+    spin_until(window.table.hasFocus, 10)
     QTest.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
-    spin(0.1)
-    assert window.search.hasFocus()
+    spin_until(window.search.hasFocus, 10)
     QTest.keyClicks(window.search, "laptop")
     spin_until(lambda: window.proxy.rowCount() < len(history), 5)
     QTest.keyClick(window.search, Qt.Key.Key_Escape)  # no run: Esc clears the search
@@ -631,7 +625,8 @@ def test_geometry_and_layout_are_remembered(qapp: QApplication, history: list[di
     window = open_window()
     window.resize(777, 611)  # within the offscreen screen (800 x 800)
     window.show_panel("compare")
-    spin(0.1)
+    spin_until(lambda: (window.width(), window.height()) == (777, 611)
+               and window.tabs.currentWidget() is window.compare, 10)
     window.close()
     settings = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, APP_ID,
                          "window")
@@ -663,18 +658,15 @@ def test_plots_follow_the_palette(qapp: QApplication, history: list[dict[str, An
             dark.setColor(r, QColor(*rgb))
     try:
         qapp.setPalette(dark)
-        spin(0.2)
         plot = plots.plots["distribution"]
-        assert plot.backgroundBrush().color() == QColor(30, 30, 34)
+        spin_until(lambda: plot.backgroundBrush().color() == QColor(30, 30, 34), 10)
         assert plot.getAxis("left").textPen().color() == QColor(230, 230, 230)
         window.show_panel("plots")
-        spin(0.2)
         screenshot(window, "dark")
     finally:
         qapp.setPalette(original)
-        spin(0.1)
-    assert plots.plots["distribution"].backgroundBrush().color() == original.color(
-        QPalette.ColorRole.Base)
+    spin_until(lambda: plots.plots["distribution"].backgroundBrush().color() == original.color(
+        QPalette.ColorRole.Base), 10)
 
 
 def test_the_run_panel_renders_every_benchmark_action_from_its_params(
@@ -694,8 +686,12 @@ def test_the_run_panel_renders_every_benchmark_action_from_its_params(
         [a.id for a in benchmarks]
     for action in benchmarks:
         panel.select_action(action.id)
-        spin(0.05)
-        assert set(panel.inputs) == {p.name for p in action.params if p.kind != "runtimes"}
+        wanted = {p.name for p in action.params if p.kind != "runtimes"}
+
+        def inputs_shown(w: set[str] = wanted) -> bool:
+            return set(panel.inputs) == w
+
+        spin_until(inputs_shown, 10)
         assert panel.runtime_row.isVisible() == any(p.kind == "runtimes"
                                                     for p in action.params)
         for p in action.params:
@@ -771,11 +767,18 @@ def test_a_malformed_result_is_shown_as_far_as_it_goes(
         assert detail.doc is not None and detail.doc["id"] == "20261001T000000Z-0dd0dd"
         assert detail.samples.rowCount() == 0
         detail.tabs.setCurrentIndex(2)
-        spin(0.2)
+        spin_until(lambda: detail.phase_plot is not None and detail.phase_plot.title != "", 10)
         plots = window.ensure_plots()
-        for key in ("distribution", "memory", "density", "trend"):
+        for key in ("distribution", "memory", "density"):
             plots.tabs.setCurrentWidget(plots.plots[key])
-            spin(0.2)
+
+            def drawn(k: str = key) -> bool:  # with a title saying what it shows, or not
+                return plots.plots[k].title != ""
+
+            spin_until(drawn, 10)
+        trends = plots.trend_drawn
+        plots.tabs.setCurrentWidget(plots.plots["trend"])
+        spin_until(lambda: plots.trend_drawn > trends, 30)
         assert plots.plots["distribution"].title.startswith("No timed samples")
         window.show_panel("compare")
         count = window.compare.computed
