@@ -60,9 +60,12 @@ from tests.engines import (
     wait_for,
 )
 
-__all__ = ["DOCKER", "ENGINE_VARS", "LABEL_OWNER", "LABEL_RUN", "NS_SCRIPT", "STORES",
-           "TEMP_REPO", "TIMEOUT_S", "Container", "Forge", "PrivateDockerd", "PrivatePodman",
-           "Registry", "Spawn", "base_env", "descendants", "free_port", "kill_tree",
+__all__ = ["DENSITY_KILLED_EXIT_S", "DOCKER", "ENGINE_FROZEN_EXIT_S", "ENGINE_KILLED_EXIT_S",
+           "ENGINE_VARS", "HUGE_CONFIG_S", "LABEL_OWNER", "LABEL_RUN", "NS_SCRIPT",
+           "REGISTRY_KILLED_EXIT_S", "SIGNAL_EXIT_S", "STORES", "SWEEP_RUN_S", "TEMP_REPO",
+           "TEMP_SERVICE_EXIT_S", "TIMEOUT_S", "Container", "Forge", "PrivateDockerd",
+           "PrivatePodman", "Registry", "Spawn", "base_env", "descendants", "free_port",
+           "kill_tree",
            "labelled", "leaks_of", "oci_ids", "owned_by", "processes_mentioning", "results",
            "runc_has", "sh", "still_running", "temp_images", "temp_images_of",
            "temporary_services", "unix_http_ok", "unmount_under", "wait_for", "write_timeout"]
@@ -70,6 +73,40 @@ __all__ = ["DOCKER", "ENGINE_VARS", "LABEL_OWNER", "LABEL_RUN", "NS_SCRIPT", "ST
 TEMP_REPO = "forge-bench-tmp"
 TIMEOUT_S = 5
 """``[benchmark] timeout_s`` of the engine-fault tests."""
+
+
+# -- time bounds ------------------------------------------------------------------------------
+# Each is a figure of docs/RELIABILITY.md (the row named) plus a stated margin. The margins come
+# from 5 runs of tests/faults/test_interrupts.py, test_engine_faults.py and test_hostile.py's
+# huge configs on a 2-core VM shared with seven other test sessions (load average 7-10, twice
+# the 3-5 under which RELIABILITY.md was measured): each margin covers the slowest time seen
+# there with about 50% to spare, since exit and cleanup are CPU-bound and stretch with load.
+# Hang guards (`Forge.finish(timeout=...)`) are separate and far longer.
+
+SIGNAL_EXIT_S = 1.2 + 2.3
+"""Signal mid-run to exit 130: "Exit 130 0.1-1.2 s after the signal"; slowest seen 2.26 s
+(SIGTERM during `image`)."""
+TEMP_SERVICE_EXIT_S = 0.7 + 1.3
+"""Signal with forge's temporary podman service: "exit 130 0.3-0.7 s after the signal";
+slowest seen 1.28 s."""
+SWEEP_RUN_S = 2.2 + 7.8
+"""The run after a SIGKILLed one, sweep included: "that run takes 1.4-2.2 s in all"; slowest
+seen 6.44 s (podman)."""
+ENGINE_KILLED_EXIT_S = 2.3 + 5.2
+"""dockerd or the podman service SIGKILLed mid-run to forge's exit: "Exit 1 in 1.0-2.3 s"
+(podman 0.9-1.6 s); slowest seen 4.86 s (dockerd during `compare`). That forge noticed the
+death rather than timing out is the error line's ("did not answer within" is not in it)."""
+DENSITY_KILLED_EXIT_S = 0.4 + 1.6
+"""dockerd SIGKILLed mid-density to exit: "Exit 1 in 0.4 s"; slowest seen 1.05 s."""
+ENGINE_FROZEN_EXIT_S = 6.7 + 8.3
+"""dockerd or the podman service frozen mid-run to exit: "Exit 1 5.8-6.7 s after the freeze
+(timeout 5 s)"; slowest seen 11.4 s (podman), i.e. 6.4 s after the timeout."""
+REGISTRY_KILLED_EXIT_S = 15.0 + 5.0
+"""Registry SIGKILLed mid-pull to exit: "Exit 1 in 11-15 s after the kill"; slowest seen
+13.0 s."""
+HUGE_CONFIG_S = 6.0 + 6.0
+"""A megabytes-large config.toml parsed or refused: "in under 6 s"; slowest seen 7.1 s
+(2 M comment lines)."""
 
 
 # -- small helpers --------------------------------------------------------------------------
@@ -258,6 +295,16 @@ def temporary_services(pid: int) -> list[psutil.Process]:
 class Registry:
     address: str
     proc: subprocess.Popen[bytes]
+    log: Path
+
+    def manifests_served(self, agent: str) -> int:
+        """Manifest GETs this registry answered to clients whose User-Agent starts with
+        ``agent`` (``docker/``, ``containers/`` for podman): one per pull (its access log)."""
+        if not self.log.exists():
+            return 0
+        return sum(1 for ln in self.log.read_text(errors="replace").splitlines()
+                   if 'msg="response completed"' in ln and "http.request.method=GET" in ln
+                   and "/manifests/" in ln and f'http.request.useragent="{agent}' in ln)
 
     def kill(self) -> None:
         self.proc.kill()
@@ -272,7 +319,7 @@ def start_registry(tmp_path: Path) -> Iterator[Callable[[], Registry]]:
         port = free_port()
         config = tmp_path / f"registry-{port}.yml"
         config.write_text(
-            "version: 0.1\nlog: {level: error}\n"
+            "version: 0.1\nlog: {level: info}\n"  # info: its access log, one line a request
             f"storage: {{filesystem: {{rootdirectory: {tmp_path}/registry-{port}}}, "
             "delete: {enabled: true}}\n"
             f"http: {{addr: 127.0.0.1:{port}}}\n")
@@ -280,7 +327,7 @@ def start_registry(tmp_path: Path) -> Iterator[Callable[[], Registry]]:
             proc = subprocess.Popen(["docker-registry", "serve", str(config)],
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                     start_new_session=True)
-        reg = Registry(f"127.0.0.1:{port}", proc)
+        reg = Registry(f"127.0.0.1:{port}", proc, tmp_path / f"registry-{port}.log")
         started.append(reg)
 
         def up() -> bool:
