@@ -23,6 +23,11 @@ from tests.engines import PrivateDockerd, labelled, owned_by
 from tests.gui.conftest import NotifyServer
 from tests.gui.qt_loop import StallMeter, spin_until
 
+STALL_MS = 200
+"""Longest the tray's GUI thread may be blocked while its process runs (StallMeter): no
+documented figure; a perceptible hitch, and below one docker iteration here (~450 ms), so a
+benchmark or an engine call on the GUI thread fails it."""
+
 
 @pytest.fixture(scope="module")
 def qapp() -> QApplication:
@@ -76,9 +81,9 @@ def test_gui_thread_stays_responsive_during_a_real_compare(
     call = notify_server.wait_for(lambda c: "Compare finished" in str(c["summary"]), 30)
     assert "faster than" in str(call["summary"])
     longest_ms = meter.longest_ms
-    print(f"longest event-loop stall during compare: {longest_ms:.1f} ms over "
-          f"{len(meter.gaps)} ticks")
-    assert longest_ms < 200, f"the GUI thread stalled {longest_ms:.0f} ms"
+    print(f"during compare: GUI thread blocked at most {longest_ms:.1f} ms, longest gap "
+          f"{meter.longest_gap_ms:.1f} ms, {len(meter.gaps)} ticks")
+    assert longest_ms < STALL_MS, f"the GUI thread was blocked {longest_ms:.0f} ms"
     assert tray.state == "idle"
 
 

@@ -41,6 +41,10 @@ from tests.integration.conftest import DOCKER, sh
 from tests.integration.conftest import labelled as shared_labelled
 
 ARTIFACTS = REPO / "tests" / "artifacts"
+STALL_MS = 300
+"""Longest the window's GUI thread may be blocked while its process runs (StallMeter): no
+documented figure; below one docker iteration here (~450 ms), so a benchmark or an engine call
+on the GUI thread fails it, and above the window's own heaviest redraws."""
 NOW = dt.datetime.now(dt.UTC)
 STEP_AT = NOW - dt.timedelta(days=30)
 
@@ -581,7 +585,9 @@ def test_resources_panel_shows_live_figures_from_a_worker(
     window.show_panel("resources")
     spin_until(lambda: window.resources.readings >= 2, 30)
     meter.stop()
-    assert meter.longest_ms < 300, f"the GUI thread stalled {meter.longest_ms:.0f} ms"
+    print(f"resources: GUI thread blocked at most {meter.longest_ms:.0f} ms, longest gap "
+          f"{meter.longest_gap_ms:.0f} ms")
+    assert meter.longest_ms < STALL_MS, f"the GUI thread was blocked {meter.longest_ms:.0f} ms"
     assert "cores" in window.resources.texts["cpu"].text()
     assert "docker" in window.resources.containers.text()
     assert "Updated" in window.resources.updated.text()
@@ -943,8 +949,9 @@ def test_a_run_from_the_panel_adds_its_result_to_the_table(
     assert "docker" in window.proxy.index(window.proxy.proxy_row_of(doc["id"]), 3).data()
     assert "Saved as" in panel.state.text()
     longest = meter.longest_ms
-    print(f"longest event-loop stall during the run: {longest:.0f} ms")
-    assert longest < 300, f"the GUI thread stalled {longest:.0f} ms"
+    print(f"run from the panel: GUI thread blocked at most {longest:.0f} ms, longest gap "
+          f"{meter.longest_gap_ms:.0f} ms")
+    assert longest < STALL_MS, f"the GUI thread was blocked {longest:.0f} ms"
     assert _own_containers() == []
     screenshot(window, "run-done")
 
