@@ -130,7 +130,7 @@ def ended(proc: psutil.Process) -> bool:
     """Gone, or a zombie: the tray does not reap the windows it detached (they are its
     children until it exits), so an ended window stays a zombie while the tray runs."""
     try:
-        return proc.status() == psutil.STATUS_ZOMBIE
+        return bool(proc.status() == psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return True
 
