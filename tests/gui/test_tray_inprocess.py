@@ -23,10 +23,11 @@ from tests.engines import PrivateDockerd, labelled, owned_by
 from tests.gui.conftest import NotifyServer
 from tests.gui.qt_loop import StallMeter, spin_until
 
-STALL_MS = 200
-"""Longest the tray's GUI thread may be blocked while its process runs (StallMeter): no
-documented figure; a perceptible hitch, and below one docker iteration here (~450 ms), so a
-benchmark or an engine call on the GUI thread fails it."""
+STALL_MS = 400
+"""Longest the tray's GUI thread may be blocked (StallMeter: run-queue waits excluded): no
+documented figure. Measured here under load 8-10 on 2 cores: up to 305 ms (raw gaps up to
+1357 ms), mostly the GIL held by a descheduled job thread; a benchmark on the GUI thread
+blocks it for whole iterations (docker about 450 ms each here) or the whole run."""
 
 
 @pytest.fixture(scope="module")
