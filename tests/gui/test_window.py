@@ -45,6 +45,8 @@ STALL_MS = 400
 """Longest the window's GUI thread may be blocked (StallMeter: run-queue waits excluded): no
 documented figure; as the tray's (tests/gui/test_tray_inprocess.py): measured up to 305 ms
 under load, while a benchmark on the GUI thread blocks it for whole iterations (~450 ms)."""
+NOW = dt.datetime.now(dt.UTC)
+STEP_AT = NOW - dt.timedelta(days=30)
 
 # --- a generated history ----------------------------------------------------------------------
 
