@@ -162,7 +162,9 @@ def test_notification_words() -> None:
     assert api.notification(api.Outcome("results", "opened", 0, "Opened", pid=1)) is None
 
 
-def test_a_second_benchmark_waits_for_the_first(forge_home: Path) -> None:
+def test_a_second_benchmark_is_refused_while_the_first_holds_the_lock(forge_home: Path) -> None:
+    """Refused at once, naming the holder (waiting with ``--wait`` comes with the cross-process
+    lock); the lock is free again once released."""
     with api.benchmark_lock(), pytest.raises(Busy, match=f"pid {os.getpid()}"):
         api.run_action("disk", {"runtime": "runc"})
     with api.benchmark_lock():  # released
