@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import threading
 import time
 from typing import Protocol, runtime_checkable
 
@@ -87,10 +88,40 @@ def owner_alive(owner: str) -> bool:
         return False
 
 
+_active_tokens: set[str] = set()
+"""The run tokens (the run id's last part) of this process's runs that have not ended: a
+container of this process from any other run is a leftover (a long-lived tray or window whose
+run failed when its engine died mid-iteration and could not remove it then)."""
+_active_lock = threading.Lock()
+
+
+def _token(run_id: str) -> str:
+    return run_id.rsplit("-", 1)[-1]
+
+
 def new_run_context() -> RunContext:
-    """A run id that sorts by time and is unique across concurrent runs."""
+    """A run id that sorts by time and is unique across concurrent runs; the run counts as
+    active in this process until ``end_run``."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    return RunContext(run_id=f"{stamp}-{secrets.token_hex(3)}", owner=current_owner())
+    ctx = RunContext(run_id=f"{stamp}-{secrets.token_hex(3)}", owner=current_owner())
+    with _active_lock:
+        _active_tokens.add(_token(ctx.run_id))
+    return ctx
+
+
+def end_run(ctx: RunContext) -> None:
+    """The run is over: a sweep may now remove what it left, even while this process lives."""
+    with _active_lock:
+        _active_tokens.discard(_token(ctx.run_id))
+
+
+def is_leftover(owner: str, run_id: str) -> bool:
+    """May a sweep remove a container with this owner label and run id? Yes when its owner
+    process is gone, or when it is this process's and its run has ended."""
+    if owner == current_owner():
+        with _active_lock:
+            return _token(run_id) not in _active_tokens
+    return not owner_alive(owner)
 
 
 def oci_container_id(ctx: RunContext, seq: int) -> str:
@@ -104,4 +135,12 @@ def oci_owner_alive(container_id: str) -> bool:
     if len(parts) != 5 or parts[0] != "forge":
         return True  # not ours: never touch
     return owner_alive(f"{socket.gethostname()}/{parts[1]}/{parts[2]}")
+
+
+def oci_is_leftover(container_id: str) -> bool:
+    """``is_leftover`` for a bare OCI id (forge-<pid>-<start>-<run token>-<n>)."""
+    parts = container_id.split("-")
+    if len(parts) != 5 or parts[0] != "forge":
+        return False  # not ours: never touch
+    return is_leftover(f"{socket.gethostname()}/{parts[1]}/{parts[2]}", f"x-{parts[3]}")
 

@@ -28,7 +28,7 @@ from forge_desktop.models import (
     Sample,
 )
 from forge_desktop.profiling.procmem import find_pids
-from forge_desktop.runtimes.base import owner_alive
+from forge_desktop.runtimes.base import is_leftover
 from forge_desktop.runtimes.common import Clock, first_line, ms, timed_cmd, to_exec_ms
 
 if TYPE_CHECKING:
@@ -395,7 +395,7 @@ class DockerRuntime:
             if run_id is not None:
                 if labels.get(LABEL_RUN) != run_id:
                     continue
-            elif owner_alive(labels.get(LABEL_OWNER, "")):
+            elif not is_leftover(labels.get(LABEL_OWNER, ""), labels.get(LABEL_RUN, "")):
                 continue
             removed += self._remove_quietly(c["Id"])
         return removed

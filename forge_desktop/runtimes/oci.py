@@ -39,7 +39,7 @@ from forge_desktop.models import (
     RuntimeKind,
     Sample,
 )
-from forge_desktop.runtimes.base import oci_container_id, oci_owner_alive
+from forge_desktop.runtimes.base import oci_container_id, oci_is_leftover
 from forge_desktop.runtimes.common import Clock, first_line, run_cmd, timed_cmd
 from forge_desktop.runtimes.nshelper import NamespaceHelper
 
@@ -353,7 +353,7 @@ class OciRuntime:
             ids = [i for i in self._list_ids() if i.startswith(OCI_ID_PREFIX)]
             suffix = f"-{run_id.rsplit('-', 1)[-1]}-" if run_id else None
             for cid in ids:
-                if (suffix and suffix not in cid) or (not suffix and oci_owner_alive(cid)):
+                if (suffix and suffix not in cid) or (not suffix and not oci_is_leftover(cid)):
                     continue
                 removed += run_cmd([*self._base(), "delete", "-f", cid], self.timeout_s,
                                    f"{self.name} delete").returncode == 0

@@ -31,7 +31,7 @@ from forge_desktop.models import (
 )
 from forge_desktop.profiling.procmem import find_pids
 from forge_desktop.results.environment import cgroup_version
-from forge_desktop.runtimes.base import owner_alive
+from forge_desktop.runtimes.base import is_leftover
 from forge_desktop.runtimes.common import Clock, first_line, ms, run_cmd, timed_cmd, to_exec_ms
 from forge_desktop.runtimes.docker import explain_connection_error, is_timeout
 
@@ -473,7 +473,7 @@ class PodmanRuntime:
             if run_id is not None:
                 if labels.get(LABEL_RUN) != run_id:
                     continue
-            elif owner_alive(labels.get(LABEL_OWNER, "")):
+            elif not is_leftover(labels.get(LABEL_OWNER, ""), labels.get(LABEL_RUN, "")):
                 continue
             if via_cli:
                 try:

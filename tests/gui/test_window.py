@@ -876,9 +876,6 @@ def test_the_engine_failing_mid_run_shows_the_error_and_the_window_carries_on(
             if c.run == second["id"]] == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "forge sweeps only containers whose owner process is dead: a tray or window that "
-    "outlives its failed run keeps that run's container on the engine until it exits"))
 def test_a_failed_runs_container_is_swept_by_the_next_run_of_the_same_process(
         qapp: QApplication, history: list[dict[str, Any]], own_dockerd: PrivateDockerd,
         open_window: Callable[[], ResultsWindow]) -> None:
