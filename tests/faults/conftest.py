@@ -111,6 +111,22 @@ HUGE_CONFIG_S = 6.0 + 6.0
 
 # -- small helpers --------------------------------------------------------------------------
 
+_running: list[pytest.Item] = []
+
+
+@pytest.fixture(autouse=True)
+def _recorded_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    _running.append(request.node)
+    yield
+    _running.pop()
+
+
+def record(name: str, value: float) -> None:
+    """A figure of the running test for docs/RELIABILITY.md (scripts/reliability_doc.py reads
+    them from tests/artifacts/faults-report.json)."""
+    _running[-1].user_properties.append((name, round(value, 3)))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

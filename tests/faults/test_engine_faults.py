@@ -37,6 +37,7 @@ from tests.faults.conftest import (
     labelled,
     owned_by,
     processes_mentioning,
+    record,
     results,
     runc_has,
     sh,
@@ -91,6 +92,7 @@ def test_dockerd_killed_mid_run(dockerd: PrivateDockerd, forge_home: Path, spawn
     dockerd.kill()
     proc = forge.finish(timeout=60)
     took_s = time.monotonic() - killed
+    record("exit_s", took_s)
     assert_one_line_error(proc, "gave up on docker", "saved, marked incomplete")
     assert proc.returncode == 1
     assert "did not answer within" not in proc.stderr, "a dead daemon taken for a hung one"
@@ -128,6 +130,7 @@ def test_dockerd_killed_mid_density(dockerd: PrivateDockerd, forge_home: Path,
     dockerd.kill()
     proc = forge.finish(timeout=60)
     took_s = time.monotonic() - killed
+    record("exit_s", took_s)
     assert_one_line_error(proc, "docker", "nothing was saved")
     assert "did not answer within" not in proc.stderr, "a dead daemon taken for a hung one"
     assert results(forge_home) == []
@@ -155,6 +158,7 @@ def test_dockerd_frozen_mid_run(dockerd: PrivateDockerd, forge_home: Path, spawn
     try:
         proc = forge.finish(timeout=60)
         took_s = time.monotonic() - frozen
+        record("exit_s", took_s)
     finally:
         dockerd.send(signal.SIGCONT)
     assert_one_line_error(proc, "gave up on docker", f"did not answer within {TIMEOUT_S} s",
@@ -188,6 +192,7 @@ def test_podman_service_killed_mid_run(podman: PrivatePodman, forge_home: Path,
     podman.kill()
     proc = forge.finish(timeout=60)
     took_s = time.monotonic() - killed
+    record("exit_s", took_s)
     assert_one_line_error(proc, "gave up on podman", "saved, marked incomplete")
     assert "did not answer within" not in proc.stderr, "a dead service taken for a hung one"
     doc = saved_incomplete(proc.stderr, forge_home)
@@ -223,6 +228,7 @@ def test_podman_service_frozen_mid_run(podman: PrivatePodman, forge_home: Path,
     try:
         proc = forge.finish(timeout=90)
         took_s = time.monotonic() - frozen
+        record("exit_s", took_s)
     finally:
         os.kill(podman.pid, signal.SIGCONT)
     assert_one_line_error(proc, "gave up on podman", f"did not answer within {TIMEOUT_S} s",
@@ -297,6 +303,7 @@ def test_registry_killed_mid_pull(dockerd: PrivateDockerd, podman: PrivatePodman
     registry.kill()
     proc = forge.finish(timeout=120)
     took_s = time.monotonic() - killed
+    record("exit_s", took_s)
     assert_one_line_error(proc, "gave up on docker", "saved, marked incomplete")
     assert "connection refused" in proc.stderr.lower()
     doc = saved_incomplete(proc.stderr, forge_home)

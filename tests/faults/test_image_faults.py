@@ -39,6 +39,7 @@ from tests.faults.conftest import (
     Spawn,
     labelled,
     owned_by,
+    record,
     temp_images_of,
     wait_for,
     write_timeout,
@@ -191,6 +192,7 @@ def test_engine_frozen_mid_image_benchmark(engine: str, source: str, at: str,
             proc = forge.finish(timeout=150)
             assert proxy.frozen_at is not None
             took_s = time.monotonic() - proxy.frozen_at
+            record("exit_s", took_s)
         finally:
             os.kill(daemon.pid, signal.SIGCONT)
     finally:

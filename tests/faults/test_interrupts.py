@@ -30,6 +30,7 @@ from tests.faults.conftest import (
     labelled,
     oci_ids,
     owned_by,
+    record,
     results,
     still_running,
     temp_images_of,
@@ -70,6 +71,7 @@ def test_signal_mid_run_leaves_nothing(shared_engines: None, forge_home: Path, s
     forge.signal_group(sig)
     proc = forge.finish(timeout=120)
     took_s = time.monotonic() - sent
+    record("exit_s", took_s)
     print(f"{sig.name} during {kind}: exit 130 {took_s:.2f} s after the signal")
     assert proc.returncode == 130, proc.stderr
     assert_one_line_error(proc, "interrupted")
@@ -102,6 +104,7 @@ def test_signal_with_temporary_podman_service(private_podman: PrivatePodman, for
     forge.signal_group(sig)
     proc = forge.finish(timeout=120)
     took_s = time.monotonic() - sent
+    record("exit_s", took_s)
     print(f"{sig.name} with a temporary podman service: exit 130 {took_s:.2f} s after it")
     assert proc.returncode == 130, proc.stderr
     assert_one_line_error(proc, "interrupted")
@@ -133,6 +136,7 @@ def _sigkill_then_sweep(spawn: Spawn, forge_home: Path, runtime: str, env: dict[
                            "--no-save", env=env, wrap=wrap)
     done = sweeper.finish(timeout=120)
     swept_s = time.monotonic() - t0
+    record("sweep_run_s", swept_s)
     print(f"SIGKILL of forge on {runtime}: {len(left)} containers left, swept by the next "
           f"run in {swept_s:.2f} s")
     assert done.returncode == 0, done.stderr

@@ -27,6 +27,7 @@ from forge_desktop.errors import StoreError
 from forge_desktop.results import store
 from forge_desktop.results.schema import validate
 from tests.conftest import REPO, assert_one_line_error, run_forge
+from tests.faults.conftest import record
 from tests.integration.conftest import engines_up, no_leaks
 
 __all__ = ["engines_up", "no_leaks"]  # autouse: the real engines must answer, nothing leaks
@@ -216,6 +217,8 @@ def test_sigkill_during_save_leaves_old_or_new_never_a_part(tmp_path: Path) -> N
             assert (name.startswith(f".{path.name}.") and name.endswith(".tmp")
                     or name.startswith(".probe-")), name
     tmp_left = leftovers(directory)
+    record("kills_after_a_save", completed)
+    record("kills_with_a_temp_file", mid_save)
     print(f"{KILLS} SIGKILLs (seed {seed}): {completed} after at least one complete save, "
           f"{mid_save} while a temp file existed ({len(tmp_left)} left behind: "
           f"{sum(n.startswith('.probe-') for n in tmp_left)} probes); the file was whole "
