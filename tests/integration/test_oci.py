@@ -218,6 +218,16 @@ def _user_pids(uid: int) -> list[int]:
     return [int(p) for p in sh("pgrep", "-U", str(uid)).stdout.split()]
 
 
+def _cmdline(pid: int) -> list[str] | None:
+    """A live process's command line; None for one that has exited (a zombie included: dead,
+    only not yet reaped by its parent)."""
+    try:
+        proc = psutil.Process(pid)
+        return None if proc.status() == psutil.STATUS_ZOMBIE else proc.cmdline()
+    except psutil.Error:
+        return None
+
+
 def _remove_user(name: str) -> None:
     try:
         uid = pwd.getpwnam(name).pw_uid
@@ -253,9 +263,9 @@ def oci_user(tmp_path: Path) -> Iterator[tuple[pwd.struct_passwd, list[str], Pat
         yield user, prefix, home
         # rootless podman keeps a pause process (`catatonit -P`) for the user's session by
         # design once `forge runtimes` asked it for its version: podman's, not a leak of ours
-        left = [p for p in _user_pids(user.pw_uid)
-                if psutil.Process(p).cmdline()[:2] != ["catatonit", "-P"]]
-        assert left == [], [psutil.Process(p).cmdline() for p in left]
+        left = [cmd for cmd in map(_cmdline, _user_pids(user.pw_uid))
+                if cmd is not None and cmd[:2] != ["catatonit", "-P"]]
+        assert left == [], left
     finally:
         _remove_user(name)
     assert sh("id", name).returncode != 0
