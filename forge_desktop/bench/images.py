@@ -187,7 +187,7 @@ def not_applicable_reason(runtime: Runtime) -> str:
                 "image store to load or pull into")
     if runtime.kind == "command":
         return f"{runtime.name} is a command runtime: forge cannot load or pull images with it"
-    return f"forge has no image driver for {runtime.name} (docker and podman only)"
+    return f"{runtime.name} has no image store forge can drive (docker and podman only)"
 
 
 # -- measuring ------------------------------------------------------------------------------
