@@ -213,7 +213,10 @@ class DockerRuntime:
         return True
 
     def image_layers(self, image: str) -> list[str]:
-        data = self.client().inspect_image(image)
+        try:
+            data = self.client().inspect_image(image)
+        except Exception as exc:  # noqa: BLE001
+            raise self.engine_error("image inspect", exc) from None
         return list(data.get("RootFS", {}).get("Layers", []))
 
     def import_tar(self, tar_path: Path, image: str) -> None:
@@ -229,13 +232,19 @@ class DockerRuntime:
     def export_rootfs(self, image: str, dest: Path, ctx: RunContext) -> None:
         """Unpack the image's filesystem into ``dest`` (for bare OCI bundles)."""
         client = self.client()
-        cid = client.create_container(image, command=["true"], labels=ctx.labels())["Id"]
         try:
-            data = b"".join(client.export(cid))
+            cid = client.create_container(image, command=["true"], labels=ctx.labels())["Id"]
+        except Exception as exc:  # noqa: BLE001
+            raise self.engine_error("create", exc) from None
+        try:
+            try:
+                data = b"".join(client.export(cid))
+            except Exception as exc:  # noqa: BLE001
+                raise self.engine_error(f"export {image}", exc) from None
             with tarfile.open(fileobj=io.BytesIO(data)) as tar:
                 safetar.extract(tar, dest)
         finally:
-            client.remove_container(cid, force=True)
+            self._remove_quietly(cid)  # labelled: the run's cleanup retries
 
     # -- the image store (ImageStore: the image benchmark) ---------------------------------
     def inspect_image(self, ref: str) -> ImageFacts | None:

@@ -382,9 +382,13 @@ class PodmanRuntime:
                          body={"image": image, "command": ["true"], "labels": ctx.labels()})["Id"]
         try:
             client = self.client()
-            resp = client.api.get(f"/containers/{cid}/export", stream=True,
-                                  timeout=self.timeout_s)
-            resp.raise_for_status()
+            try:
+                resp = client.api.get(f"/containers/{cid}/export", stream=True,
+                                      timeout=self.timeout_s)
+            except Exception as exc:  # noqa: BLE001
+                raise self.engine_error(f"export {image}", exc) from None
+            if resp.status_code >= 400:
+                raise EngineError(f"podman: export {image} failed: {first_line(resp.text)}")
             with tarfile.open(fileobj=resp.raw, mode="r|") as tar:
                 safetar.extract(tar, dest)
         finally:
