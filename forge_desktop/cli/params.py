@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
 import typer
 
-from forge_desktop.actions import ACTIONS, Param
+from forge_desktop.actions import ACTIONS, Action, Param
 
 F = TypeVar("F", bound=Callable[..., Any])
 _TYPES: dict[str, Any] = {"int": int, "float": float, "str": str, "runtimes": list[str]}
@@ -35,6 +35,13 @@ def _option(p: Param) -> Any:
     return Annotated[_TYPES[p.kind] | None, typer.Option(*p.cli_flags, help=option_help(p))]
 
 
+def given_params(action: Action, parsed: Mapping[str, Any]) -> dict[str, Any]:
+    """The registry parameters the user gave, from what the parser made of the command line:
+    not given is None, or () for a repeatable option (click's empty default)."""
+    return {p.name: value for p in action.params
+            if (value := parsed.get(p.name)) is not None and value != ()}
+
+
 def registry_options(action_id: str) -> Callable[[F], F]:
     """Decorate a command ``f(given, **own_options)``: typer sees the action's parameters
     (default None: not given) followed by the command's own options."""
@@ -50,10 +57,10 @@ def registry_options(action_id: str) -> Callable[[F], F]:
 
         @functools.wraps(func)
         def command(**kwargs: Any) -> Any:
-            given = {p.name: value for p in action.params
-                     if (value := kwargs.pop(p.name)) is not None}
-            return func(given, **kwargs)
+            own_values = {k: v for k, v in kwargs.items() if k not in names}
+            return func(given_params(action, kwargs), **own_values)
 
+        names = {p.name for p in action.params}
         params = [*generated, *options]
         command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         command.__annotations__ = {o.name: o.annotation for o in params}
