@@ -163,3 +163,35 @@ def test_no_tray_host_says_so_once_and_keeps_working(tmp_path: Path,
         xvfb.terminate()
         xvfb.wait(10)
         shutil.rmtree(tmp_path / "forge-home", ignore_errors=True)
+
+
+def test_the_tray_menu_honours_config_toml(desktop_env: dict[str, str], tmp_path: Path,
+                                           notify_server: NotifyServer) -> None:
+    """`[benchmark] iterations = 3` and no iterations of the tray's own: the menu's startup
+    benchmark measures 3 iterations."""
+    home = tmp_path / "forge-home"
+    home.mkdir()
+    (home / "config.toml").write_text("[benchmark]\niterations = 3\nwarmup = 0\n")
+    (home / "tray.json").write_text(json.dumps({"runtimes": ["runc"], "refresh_s": 1}))
+    proc = start_tray({**os.environ, "FORGE_HOME": str(home)})
+    try:
+        x, y, w, h = find_icon()
+        shown = set(xdotool("search", "--onlyvisible", "--pid", str(proc.pid)).split())
+        xdotool("mousemove", str(x + w // 2), str(y + h // 2), "click", "3")
+        deadline = time.monotonic() + 20  # the menu is a new visible window of the tray's
+        while set(xdotool("search", "--onlyvisible", "--pid", str(proc.pid)).split()) <= shown:
+            assert time.monotonic() < deadline, "the tray menu did not open"
+            time.sleep(0.1)
+        xdotool("key", "Down", "Return")  # the first enabled item: "Startup benchmark"
+        call = notify_server.wait_for(
+            lambda c: str(c["summary"]).startswith("Startup finished"), timeout_s=180)
+        (saved,) = (home / "benchmarks").glob("*.json")
+        doc = json.loads(saved.read_text())
+        assert doc["parameters"]["iterations"] == 3 and doc["parameters"]["warmup"] == 0
+        (entry,) = doc["runtimes"]
+        assert entry["runtime"] == "runc" and entry["stats"]["n"] == 3
+        assert str(call["body"]) == f"Saved as {saved.name}"
+        assert oci_leftovers(True) == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
