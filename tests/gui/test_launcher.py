@@ -3,9 +3,9 @@
 would (no terminal, no shell) against the real engines, with the recording notification
 server on the private session bus. Uninstall must leave the HOME as it was.
 
-The Exec lines carry no parameters: the launcher runs the registry defaults (10 iterations
-for startup and compare), the same answer as the tray and `forge benchmark ...`; all five
-benchmark actions take about a minute here.
+The Exec lines carry no parameters: the launcher runs the registry defaults (config.toml's
+`benchmark.iterations`, else 10, for startup and compare), the same answer as the tray and
+`forge benchmark ...`; all five benchmark actions take about a minute here.
 """
 
 from __future__ import annotations
@@ -112,6 +112,24 @@ def test_benchmark_launcher_action_saves_a_result_and_notifies(
     assert call["app_name"] == "Forge Desktop"
     assert len(notify_server.calls()) == 1
     print(f"{action_id}: {took:.1f} s")
+    assert not leftovers(proc.pid)
+
+
+def test_the_launcher_honours_config_toml(installed: Installed, notify_server: NotifyServer,
+                                        tmp_path: Path) -> None:
+    """`[benchmark] iterations = 3`: the startup Exec line, as written, measures 3 per runtime."""
+    home = tmp_path / "forge-home"
+    home.mkdir()
+    (home / "config.toml").write_text("[benchmark]\niterations = 3\nwarmup = 0\n")
+    proc = run_exec(installed.exec_argv("startup"), {**installed.env, "FORGE_HOME": str(home)})
+    assert proc.returncode == 0, proc.stderr
+    (saved,) = (home / "benchmarks").glob("*.json")
+    doc = json.loads(saved.read_text())
+    assert doc["parameters"]["iterations"] == 3 and doc["parameters"]["warmup"] == 0
+    assert doc["runtimes"] and all(e["stats"]["n"] == 3 for e in doc["runtimes"]), [
+        (e["runtime"], e.get("stats")) for e in doc["runtimes"]]
+    call = notify_server.wait_for(lambda c: True, timeout_s=30)
+    assert call["summary"] == headline(doc)
     assert not leftovers(proc.pid)
 
 

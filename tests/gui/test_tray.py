@@ -356,3 +356,31 @@ def start_xvfb() -> Display:
                 raise AssertionError("the second Xvfb did not come up within 30 s")
             number += chunk
     return Display(f":{int(number)}", proc)
+
+
+def test_the_tray_menu_honours_config_toml(desktop_env: dict[str, str], tmp_path: Path,
+                                           notify_server: NotifyServer) -> None:
+    """`[benchmark] iterations = 3` and no iterations of the tray's own: the menu's startup
+    benchmark measures 3 iterations."""
+    home = tmp_path / "forge-home"
+    home.mkdir()
+    (home / "config.toml").write_text("[benchmark]\niterations = 3\nwarmup = 0\n")
+    (home / "tray.json").write_text(json.dumps({"runtimes": ["runc"], "refresh_s": 1}))
+    proc = start_tray({**os.environ, "FORGE_HOME": str(home)})
+    try:
+        icon = find_icon(proc.pid)
+        xdotool("mousemove", str(icon.x + icon.w // 2), str(icon.y + icon.h // 2), "click", "3")
+        open_menu(proc.pid)
+        xdotool("key", "Down", "Return")  # the first enabled item: "Startup benchmark"
+        call = notify_server.wait_for(
+            lambda c: str(c["summary"]).startswith("Startup finished"), timeout_s=180)
+        (saved,) = (home / "benchmarks").glob("*.json")
+        doc = json.loads(saved.read_text())
+        assert doc["parameters"]["iterations"] == 3 and doc["parameters"]["warmup"] == 0
+        (entry,) = doc["runtimes"]
+        assert entry["runtime"] == "runc" and entry["stats"]["n"] == 3
+        assert str(call["body"]) == f"Saved as {saved.name}"
+        assert oci_leftovers(True) == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)

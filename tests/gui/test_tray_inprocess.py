@@ -146,8 +146,11 @@ def test_a_runtime_failing_from_its_first_iteration_notifies_and_saves_nothing(
     (forge_home / "config.toml").write_text('[runtimes.broken]\nrun = ["false"]\n')
     tray = tray_app(iterations=2, runtimes=["broken"])
     tray.run_action("startup")
-    spin_until(lambda: tray.jobs.current is None, 60)
-    call = notify_server.wait_for(lambda c: "failed" in str(c["summary"]), 30)
+    # the Qt loop must keep running until the notification is out: the job ends (current is
+    # None) just before its last event reaches the GUI thread, which sends the notification
+    spin_until(lambda: any("failed" in str(c["summary"]) for c in notify_server.calls()), 90)
+    assert tray.jobs.current is None
+    call = notify_server.wait_for(lambda c: "failed" in str(c["summary"]), 1)
     assert call["summary"] == "Startup benchmark failed"
     assert "no runtime completed an iteration" in str(call["body"])
     spin_until(lambda: tray.state == "idle", 5)

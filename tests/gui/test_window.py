@@ -953,6 +953,39 @@ def test_a_run_from_the_panel_adds_its_result_to_the_table(
     screenshot(window, "run-done")
 
 
+def test_the_run_panel_honours_config_toml_and_shows_the_benchmark_log(
+        qapp: QApplication, history: list[dict[str, Any]], forge_home: Path,
+        open_window: Callable[[], ResultsWindow]) -> None:
+    """`[benchmark] iterations = 3`: the form offers 3 and a run measures 3; the lines the
+    benchmark logs (in this fresh FORGE_HOME runc's bundle is exported first) reach the
+    window's live log."""
+    from PySide6.QtWidgets import QSpinBox
+
+    from tests.integration.conftest import oci_leftovers
+
+    (forge_home / "config.toml").write_text("[benchmark]\niterations = 3\nwarmup = 0\n")
+    window = open_window()
+    panel = window.run_panel
+    window.show_panel("run")
+    panel.select_action("startup")
+    spin = panel.inputs["iterations"]
+    assert isinstance(spin, QSpinBox) and spin.value() == 3
+    panel.set_value("runtime", ["runc"])
+    assert window.run_benchmark()
+    spin_until(lambda: not panel.running and bool(panel.events) and
+               panel.events[-1].kind in ("failed", "finished", "cancelled"), 240)
+    assert panel.events[-1].kind == "finished", panel.events[-1].text
+    doc = panel.events[-1].doc
+    assert doc is not None and doc["parameters"]["iterations"] == 3
+    assert doc["runtimes"][0]["stats"]["n"] == 3
+    logged = [e.text for e in panel.events if e.kind == "log"]
+    assert any("OCI bundle" in line for line in logged), logged
+    shown = panel.log.toPlainText()
+    assert all(line in shown for line in logged), shown
+    assert panel.state.text().startswith("Startup finished")  # a log line changed no state
+    assert oci_leftovers(True) == []
+
+
 def test_cancel_mid_run_leaves_no_container(qapp: QApplication,
                                             history: list[dict[str, Any]], docker_up: None,
                                             open_window: Callable[[], ResultsWindow]) -> None:
