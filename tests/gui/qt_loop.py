@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from collections.abc import Callable
 
@@ -27,6 +29,21 @@ def _runqueue_wait_s() -> float:
         return int(fh.read().split()[1]) / 1e9
 
 
+def _others_runqueue_wait_s() -> dict[str, float]:
+    """The same for every other thread of this process, by thread id."""
+    me = str(threading.get_native_id())
+    waits: dict[str, float] = {}
+    for task in os.listdir("/proc/self/task"):
+        if task == me:
+            continue
+        try:
+            with open(f"/proc/self/task/{task}/schedstat") as fh:
+                waits[task] = int(fh.read().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            continue  # the thread ended
+    return waits
+
+
 class StallMeter:
     """A 10 ms timer on the GUI thread: the gaps between its ticks are the times the event
     loop did not run.
@@ -36,17 +53,21 @@ class StallMeter:
     blocked. So each tick also reads the GUI thread's run-queue wait (schedstat): the time it
     was blocked in a gap is the gap minus the time it spent waiting for a CPU. A GUI thread
     doing a benchmark's work (running) or waiting on an engine call (sleeping) counts whole;
-    the machine not giving it a CPU does not."""
+    the machine not giving it a CPU does not. Likewise when the GUI thread waits for the GIL
+    while the thread holding it waits for a CPU: each tick also reads the other threads'
+    run-queue waits, and the longest of those in a gap is the machine's, not forge's (a thread
+    waiting for the GIL sleeps and adds nothing; one holding it in C code runs and adds
+    nothing either, so a real stall still counts)."""
 
     def __init__(self) -> None:
-        self.ticks: list[tuple[float, float]] = []
-        """(perf_counter, run-queue wait so far), both in seconds, per tick."""
+        self.ticks: list[tuple[float, float, dict[str, float]]] = []
+        """(perf_counter, run-queue wait so far, the other threads' so far), in seconds."""
         self._timer = QTimer()
         self._timer.timeout.connect(self._tick)
         self._skips: list[float] = []
 
     def _tick(self) -> None:
-        self.ticks.append((time.perf_counter(), _runqueue_wait_s()))
+        self.ticks.append((time.perf_counter(), _runqueue_wait_s(), _others_runqueue_wait_s()))
 
     def start(self) -> None:
         self.ticks = []
@@ -62,10 +83,12 @@ class StallMeter:
 
     @property
     def gaps(self) -> list[tuple[float, float]]:
-        """(wall time, of which waiting for a CPU) between consecutive ticks, but for those
-        spanning a ``skip()``."""
-        return [(b - a, wb - wa) for (a, wa), (b, wb) in zip(self.ticks, self.ticks[1:],
-                                                           strict=False)
+        """(wall time, of which the machine's: the GUI thread's wait for a CPU plus the longest
+        wait of another thread) between consecutive ticks, but for those spanning a
+        ``skip()``."""
+        return [(b - a, (wb - wa) + max((ob[k] - oa[k] for k in ob.keys() & oa.keys()),
+                                        default=0.0))
+                for (a, wa, oa), (b, wb, ob) in zip(self.ticks, self.ticks[1:], strict=False)
                 if not any(a < t < b for t in self._skips)]
 
     @property
@@ -77,4 +100,4 @@ class StallMeter:
     def longest_ms(self) -> float:
         """The longest time the GUI thread was blocked (running or sleeping, not waiting for a
         CPU) between two ticks."""
-        return max((wall - wait for wall, wait in self.gaps), default=0.0) * 1000
+        return max((max(0.0, wall - wait) for wall, wait in self.gaps), default=0.0) * 1000

@@ -9,11 +9,13 @@ import os
 import re
 import socketserver
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from forge_desktop import APP_ID
@@ -67,6 +69,24 @@ def tray_app(qapp: QApplication, forge_home: Path,
         app.timer.stop()
         app.server.close()
         app.notifier.close()
+
+
+def test_the_stall_meter_counts_a_blocked_gui_thread(qapp: QApplication) -> None:
+    """The meter the responsiveness test relies on: the GUI thread sleeping 300 ms inside a
+    timer callback (blocked, as on an engine call) is a stall of about that, whatever the
+    machine's load; other threads' waits for a CPU are subtracted, so allow half of it."""
+    meter = StallMeter()
+    meter.start()
+    done: list[bool] = []
+
+    def block() -> None:
+        time.sleep(0.3)  # the stall under test, not a wait for a state
+        done.append(True)
+
+    QTimer.singleShot(50, block)
+    spin_until(lambda: bool(done) and len(meter.ticks) > 10, 30)
+    meter.stop()
+    assert 150 < meter.longest_ms < 2000, meter.longest_ms
 
 
 def test_gui_thread_stays_responsive_during_a_real_compare(
