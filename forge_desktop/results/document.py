@@ -108,7 +108,7 @@ def number(value: Any) -> int | float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if -(2**63) <= value < 2**63 else None
+        return value if abs(value) < 2**63 else None
     if isinstance(value, float) and math.isfinite(value):
         return value
     return None
