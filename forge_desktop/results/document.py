@@ -231,15 +231,19 @@ def headline_text(values: Mapping[str, float], unit: str, *, digits: int | None 
     ranked = sorted(values.items(), key=lambda kv: kv[1])
 
     def figure(value: float) -> str:
-        if digits is not None:
-            return f"{value:,.{digits}f}"
-        return f"{value:.2f}" if unit == "MiB" and value < 10 else f"{value:.1f}"
+        return f"{value:,.{digits}f}" if digits is not None else figure_text(value, unit)
 
     if unit_each:
         return " · ".join(f"{name} {figure(value)} {unit}" for name, value in ranked)
     if not ranked:
         return "-"
     return " · ".join(f"{name} {figure(value)}" for name, value in ranked) + f" {unit}"
+
+
+def figure_text(value: float, unit: str) -> str:
+    """A headline figure as the CLI's tables show it: two decimals for a MiB figure under
+    10, else one."""
+    return f"{value:.2f}" if unit == "MiB" and value < 10 else f"{value:.1f}"
 
 
 def notification(doc: Doc) -> str:
