@@ -169,6 +169,8 @@ class Scan:
     skipped: list[Skipped]
     cache: str
     """"used", "rebuilt" or why the cache could not be used (the scan read the files)."""
+    readers: int = 1
+    """Processes that read the files this scan had to read (1: this one alone)."""
 
     def path_of(self, summary: ResultSummary) -> Path:
         return self.directory / summary.file
@@ -364,8 +366,9 @@ def _workers(files: int) -> int:
     return min(cpus, 4, files // _CHUNK)
 
 
-def _read_all_files(directory: Path, names: list[str]) -> list[_Read]:
-    """``_read_one`` of every name, in order; in a process pool when there are many. The pool
+def _read_all_files(directory: Path, names: list[str]) -> tuple[list[_Read], int]:
+    """``_read_one`` of every name, in order, and how many processes read them: a process
+    pool when there are many. The pool
     is a forkserver's: forking the caller itself is unsafe once it has threads (the window
     scans in a worker thread while Qt runs its own), and a pool that cannot start (no
     /dev/shm, a sandbox) falls back to reading here."""
@@ -381,10 +384,10 @@ def _read_all_files(directory: Path, names: list[str]) -> list[_Read]:
             context.set_forkserver_preload([__name__])
             with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
                 parts = pool.map(_read_chunk, [where] * len(chunks), chunks)
-                return [read for part in parts for read in part]
+                return [read for part in parts for read in part], workers
         except (OSError, concurrent.futures.process.BrokenProcessPool):
             pass
-    return _read_chunk(where, names)
+    return _read_chunk(where, names), 1
 
 
 # --- the cache ------------------------------------------------------------------------------
@@ -510,8 +513,8 @@ def scan(directory: Path, *, use_cache: bool = True) -> Scan:
             except (ValueError, TypeError, AttributeError):
                 pass  # a damaged row: read the file again
         unread.append(name)
-    for name, (read_key, summary, reason) in zip(unread, _read_all_files(directory, unread),
-                                                 strict=True):
+    reads, readers = _read_all_files(directory, unread)
+    for name, (read_key, summary, reason) in zip(unread, reads, strict=True):
         if summary is not None:
             results.append(summary)
         else:
@@ -526,7 +529,7 @@ def scan(directory: Path, *, use_cache: bool = True) -> Scan:
         cache.close()
     results.sort(key=lambda s: (s.created_ts, s.id), reverse=True)
     skipped.sort(key=lambda s: s.file)
-    return Scan(directory, results, skipped, note)
+    return Scan(directory, results, skipped, note, readers)
 
 
 # --- finding one result ---------------------------------------------------------------------
