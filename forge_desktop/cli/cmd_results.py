@@ -15,19 +15,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from forge_desktop.cli.results_format import (
-    METHOD,
-    check_header,
-    check_table,
-    list_table,
-    machine_labels,
-    machines_table,
-    printable_doc,
-    regression_lines,
-    show_renderables,
-    trend_table,
-)
-
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
@@ -92,6 +79,7 @@ def results_list(
     from_dir: From = None,
 ) -> None:
     """List saved results, newest first, with each one's headline figure."""
+    from forge_desktop.cli.results_format import list_table
     from forge_desktop.results.history import check_kind, check_limit, parse_since, select
 
     check_kind(kind)
@@ -129,6 +117,7 @@ def results_show(
     from rich.console import Group
     from rich.errors import MarkupError
 
+    from forge_desktop.cli.results_format import printable_doc, show_renderables
     from forge_desktop.errors import StoreError
     from forge_desktop.results.index import find, load
 
@@ -167,6 +156,7 @@ def results_trend(
     from rich.console import Group
     from rich.text import Text
 
+    from forge_desktop.cli.results_format import METHOD, machine_labels, trend_table
     from forge_desktop.results.history import METRICS, check_limit, check_metric, trend
 
     spec = check_metric(metric)
@@ -210,6 +200,7 @@ def results_check(
     from rich.console import Group
     from rich.text import Text
 
+    from forge_desktop.cli.results_format import check_header, check_table, regression_lines
     from forge_desktop.config import load_config
     from forge_desktop.errors import UsageError
     from forge_desktop.results.history import (
@@ -268,6 +259,7 @@ def results_machines(
     from_dir: From = None,
 ) -> None:
     """One row per machine: its results and each runtime's startup relative to a baseline."""
+    from forge_desktop.cli.results_format import machines_table
     from forge_desktop.results.history import machines
 
     scan = _open(from_dir)
