@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import sqlite3
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -169,8 +168,6 @@ class Scan:
     skipped: list[Skipped]
     cache: str
     """"used", "rebuilt" or why the cache could not be used (the scan read the files)."""
-    readers: int = 1
-    """Processes that read the files this scan had to read (1: this one alone)."""
 
     def path_of(self, summary: ResultSummary) -> Path:
         return self.directory / summary.file
@@ -347,49 +344,6 @@ def _read_one(directory: str, name: str) -> _Read:
         return key, None, f"it is not a valid forge result: {exc}"
 
 
-def _read_chunk(directory: str, names: list[str]) -> list[_Read]:
-    return [_read_one(directory, name) for name in names]
-
-
-PARALLEL_FILES = 1000
-"""From this many files to read, a cold scan parses them in worker processes: parsing is
-CPU-bound, and below this the pool's start-up (~0.1 s) costs more than it saves."""
-_CHUNK = 250
-
-
-def _workers(files: int) -> int:
-    """How many processes to read ``files`` files with; 1: in this process. Not in a frozen
-    build (PyInstaller re-executes the program for a worker) nor on one CPU."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    if files < PARALLEL_FILES or getattr(sys, "frozen", False) or not cpus or cpus < 2:
-        return 1
-    return min(cpus, 4, files // _CHUNK)
-
-
-def _read_all_files(directory: Path, names: list[str]) -> tuple[list[_Read], int]:
-    """``_read_one`` of every name, in order, and how many processes read them: a process
-    pool when there are many. The pool
-    is a forkserver's: forking the caller itself is unsafe once it has threads (the window
-    scans in a worker thread while Qt runs its own), and a pool that cannot start (no
-    /dev/shm, a sandbox) falls back to reading here."""
-    workers = _workers(len(names))
-    where = str(directory)
-    if workers > 1:
-        import concurrent.futures
-        import multiprocessing
-
-        chunks = [names[i:i + _CHUNK] for i in range(0, len(names), _CHUNK)]
-        try:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload([__name__])
-            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-                parts = pool.map(_read_chunk, [where] * len(chunks), chunks)
-                return [read for part in parts for read in part], workers
-        except (OSError, concurrent.futures.process.BrokenProcessPool):
-            pass
-    return _read_chunk(where, names), 1
-
-
 # --- the cache ------------------------------------------------------------------------------
 
 _Row = tuple[Any, ...]
@@ -513,8 +467,9 @@ def scan(directory: Path, *, use_cache: bool = True) -> Scan:
             except (ValueError, TypeError, AttributeError):
                 pass  # a damaged row: read the file again
         unread.append(name)
-    reads, readers = _read_all_files(directory, unread)
-    for name, (read_key, summary, reason) in zip(unread, reads, strict=True):
+    where = str(directory)
+    for name in unread:
+        read_key, summary, reason = _read_one(where, name)
         if summary is not None:
             results.append(summary)
         else:
@@ -529,7 +484,7 @@ def scan(directory: Path, *, use_cache: bool = True) -> Scan:
         cache.close()
     results.sort(key=lambda s: (s.created_ts, s.id), reverse=True)
     skipped.sort(key=lambda s: s.file)
-    return Scan(directory, results, skipped, note, readers)
+    return Scan(directory, results, skipped, note)
 
 
 # --- finding one result ---------------------------------------------------------------------
