@@ -1,4 +1,4 @@
-"""results.document: the typed readers of result documents, and the index's parallel scan."""
+"""results.document: the typed readers of result documents, and how the index parses files."""
 
 from __future__ import annotations
 
