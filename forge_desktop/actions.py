@@ -301,29 +301,6 @@ def get_action(action_id: str) -> Action:
 
 def headline(doc: Mapping[str, Any]) -> str:
     """The one-line summary a notification shows, shared by every front end."""
-    kind = doc.get("kind", "benchmark")
-    entries = [e for e in doc.get("runtimes", []) if isinstance(e, dict)]
-    if kind == "compare" and doc.get("comparison"):
-        from forge_desktop.bench.compare import headline as compare_headline
+    from forge_desktop.results.document import notification
 
-        return compare_headline(doc)
-    if kind in ("startup", "image"):
-        timed = sorted((e["stats"]["median_ms"], e["runtime"]) for e in entries
-                       if e.get("stats"))
-        if timed:
-            what = "Startup" if kind == "startup" else "Image " + str(
-                doc.get("parameters", {}).get("source", "load"))
-            return f"{what} finished: " + ", ".join(f"{n} {m:.0f} ms" for m, n in timed)
-    if kind == "memory":
-        per = [(e["per_container_bytes"], e["runtime"]) for e in entries
-               if e.get("per_container_bytes") is not None]
-        if per:
-            return "Memory finished: " + ", ".join(
-                f"{n} {b / 1048576:.1f} MiB per container" for b, n in sorted(per))
-    if kind == "disk":
-        per = [(e["per_container_bytes"], e["runtime"]) for e in entries
-               if e.get("per_container_bytes") is not None]
-        if per:
-            return "Disk finished: " + ", ".join(
-                f"{n} {b / 1024:.0f} KiB per container" for b, n in sorted(per))
-    return f"{str(kind).capitalize()} finished"
+    return notification(doc)

@@ -39,6 +39,7 @@ from forge_desktop.errors import EngineError, ForgeError, UsageError
 from forge_desktop.models import RunSpec
 from forge_desktop.profiling.system import noise_warnings
 from forge_desktop.results import store
+from forge_desktop.results.document import size_verdict
 from forge_desktop.results.environment import fingerprint
 from forge_desktop.results.schema import new_document
 from forge_desktop.runtimes.base import LongRunning, Runtime, new_run_context
@@ -73,14 +74,6 @@ def _ratio(baseline: float | None, candidate: float | None) -> float | None:
     if baseline is None or candidate is None or candidate <= 0 or baseline <= 0:
         return None
     return baseline / candidate
-
-
-def _size_verdict(ratio: float | None) -> str:
-    if ratio is None:
-        return "not applicable"
-    if abs(ratio - 1) < 0.02:
-        return "about the same"
-    return "smaller" if ratio > 1 else "larger"
 
 
 def _disk_bytes(disk: Mapping[str, Any] | None) -> float | None:
@@ -120,12 +113,12 @@ def comparison(entries: Sequence[dict[str, Any]], baseline: str | None) -> dict[
             r = _ratio(base_mem.get(key), mem.get(key))
             rows.append({"runtime": e["runtime"], "metric": metric,
                          "ratio": None if r is None else round(r, 4), "ci95": None,
-                         "p_value": None, "verdict": _size_verdict(r),
+                         "p_value": None, "verdict": size_verdict(r),
                          "value_bytes": mem.get(key), "baseline_bytes": base_mem.get(key)})
         r = _ratio(_disk_bytes(base.get("disk")), _disk_bytes(e.get("disk")))
         rows.append({"runtime": e["runtime"], "metric": "disk",
                      "ratio": None if r is None else round(r, 4), "ci95": None,
-                     "p_value": None, "verdict": _size_verdict(r),
+                     "p_value": None, "verdict": size_verdict(r),
                      "value_bytes": _disk_bytes(e.get("disk")),
                      "baseline_bytes": _disk_bytes(base.get("disk"))})
     return {"baseline": baseline, "alpha": ALPHA, "ratios": rows}
@@ -243,14 +236,3 @@ def _entries(runs: Sequence[RuntimeRun], memory: Mapping[str, dict[str, Any]],
                 entry["errors"] = entry["errors"] + [f"{part}: {e}" for e in entry[part]["errors"]]
         entries.append(entry)
     return entries
-
-
-def headline(doc: Mapping[str, Any]) -> str:
-    """One sentence for notifications: the fastest runtime against the baseline."""
-    rows = [r for r in doc["comparison"]["ratios"] if r["metric"] == "startup"]
-    if not rows:
-        return "Compare finished"
-    best = max(rows, key=lambda r: r["ratio"])
-    return (f"Compare finished: {best['runtime']} {best['ratio']:.2f}x faster than "
-            f"{doc['comparison']['baseline']} at startup")
-

@@ -59,8 +59,8 @@ from forge_desktop.config import benchmarks_dir, profiles_dir
 from forge_desktop.errors import ForgeError
 from forge_desktop.gui.bridge import Bridge
 from forge_desktop.gui.views.compare import CompareView
-from forge_desktop.gui.views.data import History, HistoryRow, load_document, load_history
 from forge_desktop.gui.views.detail import DetailView
+from forge_desktop.gui.views.history_data import History, HistoryRow, load_document, load_history
 from forge_desktop.gui.views.resources import ResourcesPanel
 from forge_desktop.gui.views.run_panel import RunPanel
 from forge_desktop.gui.views.table import HistoryFilter, HistoryModel

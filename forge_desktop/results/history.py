@@ -31,13 +31,8 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from forge_desktop.errors import UsageError
-from forge_desktop.results.index import (
-    DISK_KINDS,
-    MEMORY_KINDS,
-    STARTUP_KINDS,
-    ResultSummary,
-    machine_id,
-)
+from forge_desktop.results.document import DISK_KINDS, MEMORY_KINDS, STARTUP_KINDS, startup_samples
+from forge_desktop.results.index import ResultSummary, machine_id
 from forge_desktop.results.schema import KINDS, parse_iso
 
 MIB = 1024 * 1024
@@ -481,15 +476,6 @@ def _plan_machine(local: list[ResultSummary], baseline: ResultSummary | None, la
         comparisons.append(Comparison(group, current, {k: v[:last] for k, v in history.items()},
                                       False, {k: v[:DRIFT_HISTORY] for k, v in history.items()}))
     return comparisons
-
-
-def startup_samples(doc: Mapping[str, Any], runtime: str) -> list[float]:
-    for entry in doc.get("runtimes", []):
-        if isinstance(entry, dict) and entry.get("runtime") == runtime:
-            return [float(s["total_ms"]) for s in entry.get("samples") or []
-                    if isinstance(s, dict) and isinstance(s.get("total_ms"), int | float)
-                    and not isinstance(s.get("total_ms"), bool) and s["total_ms"] > 0]
-    return []
 
 
 def _call(change_pct: float, p_adjusted: float | None, max_regression_pct: float,

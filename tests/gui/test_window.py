@@ -27,7 +27,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QWidget
 
 from forge_desktop import APP_ID
-from forge_desktop.gui.views.data import COLUMNS, load_history, sort_key
+from forge_desktop.gui.views.history_data import COLUMNS, load_history, sort_key
 from forge_desktop.gui.window import READY_ENV, ResultsWindow
 from forge_desktop.profiling.perf import PERF
 from forge_desktop.results.index import summarize

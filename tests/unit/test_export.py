@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from forge_desktop.errors import StoreError, UsageError
-from forge_desktop.results import export
+from forge_desktop.results import export, svg
 from forge_desktop.results.schema import SCHEMA_VERSION
 from tests.conftest import assert_one_line_error, run_forge
 
@@ -373,11 +373,11 @@ def test_html_survives_malformed_fields() -> None:
 
 
 def test_ticks_are_round_and_cover_the_range() -> None:
-    assert export._ticks(0, 316.4) == [0, 100, 200, 300, 400]
-    assert export._ticks(0, 1.9) == [0, 0.5, 1, 1.5, 2]
-    assert export._ticks(0, 1.9)[-1] >= 1.9
-    assert export._ticks(5, 5)[0] <= 5 <= export._ticks(5, 5)[-1]
-    ticks = export._ticks(0, 1e300)
+    assert svg.axis_ticks(0, 316.4) == [0, 100, 200, 300, 400]
+    assert svg.axis_ticks(0, 1.9) == [0, 0.5, 1, 1.5, 2]
+    assert svg.axis_ticks(0, 1.9)[-1] >= 1.9
+    assert svg.axis_ticks(5, 5)[0] <= 5 <= svg.axis_ticks(5, 5)[-1]
+    ticks = svg.axis_ticks(0, 1e300)
     assert len(ticks) < 12 and ticks[-1] >= 1e300
 
 

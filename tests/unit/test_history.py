@@ -303,8 +303,8 @@ def test_index_picks_up_changed_added_and_removed_files(
     reads: list[Path] = []
     real = index_mod.read_document
 
-    def counting(path: Path) -> Any:
-        reads.append(path)
+    def counting(path: str | Path) -> Any:
+        reads.append(Path(path))
         return real(path)
 
     monkeypatch.setattr(index_mod, "read_document", counting)

@@ -1,7 +1,8 @@
 """The results window's parts (``forge window``).
 
-    data.py       no Qt: the history over the index (an adapter for the window), and pure
-                  functions turning one result document into what a view shows
+    history_data.py   no Qt: the history over the index (an adapter for the window)
+    document_data.py  no Qt: pure functions turning one result document into what a view
+                      shows, and comparisons of results or runtimes
     table.py      HistoryModel (lazy table over 10,000 summaries) and HistoryFilter (proxy)
     detail.py     one result: facts, statistics, samples, phases, environment, warnings
     plots.py      pyqtgraph (imported only from here, when a plot is first needed)

@@ -18,17 +18,16 @@ from PySide6.QtWidgets import (
 )
 
 from forge_desktop.gui.bridge import Bridge
-from forge_desktop.gui.views.data import (
+from forge_desktop.gui.views.detail import table_view
+from forge_desktop.gui.views.document_data import (
     COMPARE_COLUMNS,
     CompareRow,
-    HistoryRow,
     compare_cells,
     compare_results,
     compare_runtimes,
     default_baseline,
-    load_document,
 )
-from forge_desktop.gui.views.detail import table_view
+from forge_desktop.gui.views.history_data import HistoryRow, load_document
 from forge_desktop.gui.views.table import RowsModel
 from forge_desktop.gui.views.worker import in_thread
 

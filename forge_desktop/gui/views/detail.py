@@ -22,7 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from forge_desktop.gui.views.data import HistoryRow, profile_rows, samples_table, warnings_of
+from forge_desktop.gui.views.document_data import profile_rows, samples_table, warnings_of
+from forge_desktop.gui.views.history_data import HistoryRow
 from forge_desktop.gui.views.table import RowsModel
 
 if TYPE_CHECKING:

@@ -29,15 +29,14 @@ from PySide6.QtWidgets import (
 )
 
 from forge_desktop.gui.bridge import Bridge
-from forge_desktop.gui.views.data import (
-    HistoryRow,
+from forge_desktop.gui.views.document_data import (
     Series,
     density_series,
     distributions,
-    machine_text,
     memory_series,
     phase_breakdown,
 )
+from forge_desktop.gui.views.history_data import HistoryRow, machine_text
 from forge_desktop.gui.views.worker import in_thread
 from forge_desktop.results.history import METRICS
 

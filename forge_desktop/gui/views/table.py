@@ -20,7 +20,7 @@ from PySide6.QtCore import (
     Qt,
 )
 
-from forge_desktop.gui.views.data import COLUMNS, HistoryRow, sort_key
+from forge_desktop.gui.views.history_data import COLUMNS, HistoryRow, sort_key
 
 Index = QModelIndex | QPersistentModelIndex
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
