@@ -116,12 +116,23 @@ class User:
         return self.run(str(VENV_BIN / "forge"), *args, timeout=timeout, groups=groups, env=env)
 
     def processes(self) -> list[psutil.Process]:
+        """This user's live processes (a zombie has exited: only its parent has not reaped it
+        yet, so it is neither running nor a leftover)."""
         found = []
-        for p in psutil.process_iter(["uids"]):
+        for p in psutil.process_iter(["uids", "status"]):
             uids = p.info["uids"]
-            if uids is not None and self.uid in (uids.real, uids.effective):
+            if (uids is not None and self.uid in (uids.real, uids.effective)
+                    and p.info["status"] != psutil.STATUS_ZOMBIE):
                 found.append(p)
         return found
+
+    def cmdlines(self) -> list[list[str]]:
+        """The command lines of this user's live processes (one that exits meanwhile is gone)."""
+        lines = []
+        for p in self.processes():
+            with contextlib.suppress(psutil.Error):
+                lines.append(p.cmdline())
+        return lines
 
 
 def wait_until(predicate: object, timeout_s: float, what: str) -> None:
@@ -247,7 +258,7 @@ def test_desktop_user_benchmarks_every_runtime(desktop: User) -> None:
     runc = desktop.run("runc", "list", "--quiet", timeout=60)  # rootless state in the runtime dir
     assert runc.returncode == 0 and runc.stdout.split() == [], runc
     # the temporary service ended with forge (podman's own pause process may stay)
-    services = [p.cmdline() for p in desktop.processes() if "service" in p.cmdline()]
+    services = [cmd for cmd in desktop.cmdlines() if "service" in cmd]
     assert services == [], services
 
 
