@@ -170,7 +170,8 @@ def _disk(p: Mapping[str, Any], progress: ProgressFn, cancel: threading.Event,
           log: LogFn) -> tuple[dict[str, Any], Path | None]:
     from forge_desktop.bench.disk import DiskOptions, run_disk
 
-    return run_disk(DiskOptions(p["runtime"]), _config(), log=log)
+    return run_disk(DiskOptions(p["runtime"]), _config(), progress=progress, cancel=cancel,
+                    log=log)
 
 
 def _image(p: Mapping[str, Any], progress: ProgressFn, cancel: threading.Event,

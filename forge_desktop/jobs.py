@@ -1,5 +1,7 @@
 """Background jobs: one benchmark at a time, off the caller's thread, with progress events,
-cancel, and completion. Front ends (tray, window) subscribe to events; they never run a
+cancel, and completion. "One at a time" is FORGE_HOME's benchmark lock (forge_desktop.lock),
+taken in ``submit`` so a refusal is immediate, and handed to the job's thread, where the
+benchmark session finds it. Front ends (tray, window) subscribe to events; they never run a
 benchmark on their own thread. The runner never touches widgets: the GUI hands events to its
 own thread through gui/bridge.py."""
 
@@ -13,15 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from forge_desktop import lock
 from forge_desktop.actions import Action, get_action
-from forge_desktop.errors import ForgeError, Interrupted
+from forge_desktop.errors import Busy, ForgeError, Interrupted
 
 EventKind = Literal["started", "progress", "finished", "failed", "cancelled"]
 _ids = itertools.count(1)
 
-
-class Busy(ForgeError):
-    """A benchmark is already running; two never run concurrently by accident."""
+__all__ = ["Busy", "Job", "JobEvent", "JobRunner"]
 
 
 @dataclass
@@ -60,13 +61,10 @@ class JobRunner:
         action = get_action(action_id)
         values = action.coerce(params or {})
         with self._lock:
-            if self._current is not None:
-                running = self._current.progress_text or self._current.action.title
-                raise Busy(f"a benchmark is already running ({running}); wait for it or "
-                           "cancel it")
+            hold = lock.acquire(action.id)  # Busy, naming what runs, in this or any process
             job = Job(action, values)
             self._current = job
-            self._thread = threading.Thread(target=self._run, args=(job,), daemon=True,
+            self._thread = threading.Thread(target=self._run, args=(job, hold), daemon=True,
                                             name=f"forge-job-{action.id}-{job.id}")
             self._thread.start()
         return job
@@ -95,7 +93,7 @@ class JobRunner:
 
             traceback.print_exc()
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: Job, hold: lock.Hold) -> None:
         from forge_desktop.actions import headline
 
         def progress(runtime: str, done: int, total: int, warmup: bool) -> None:
@@ -104,19 +102,22 @@ class JobRunner:
             self._emit("progress", job, job.progress_text)
 
         self._emit("started", job, job.action.title)
+        doc: dict[str, Any] | None = None
+        path: Path | None = None
+        kind: EventKind
         try:
-            doc, path = job.action.run(job.params, progress, job.cancel)
+            with hold.bound():
+                doc, path = job.action.run(job.params, progress, job.cancel)
         except Interrupted as exc:
-            self._finish(job, "cancelled", str(exc))
+            kind, text = "cancelled", str(exc)
         except ForgeError as exc:
-            self._finish(job, "failed", str(exc))
+            kind, text = "failed", str(exc)
         except Exception as exc:  # noqa: BLE001 - a bug still ends as a failure event
-            self._finish(job, "failed", f"internal error: {type(exc).__name__}: {exc}")
+            kind, text = "failed", f"internal error: {type(exc).__name__}: {exc}"
         else:
-            self._finish(job, "finished", headline(doc), doc, path)
-
-    def _finish(self, job: Job, kind: EventKind, text: str,
-                doc: dict[str, Any] | None = None, path: Path | None = None) -> None:
-        with self._lock:
-            self._current = None
+            kind, text = "finished", headline(doc)
+        finally:
+            with self._lock:
+                self._current = None
+                hold.release()  # before the event: a listener may start the next benchmark
         self._emit(kind, job, text, doc, path)

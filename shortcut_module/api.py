@@ -13,13 +13,11 @@ engines' SDKs nor scipy nor Qt.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import subprocess
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -165,36 +163,6 @@ def failures(doc: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-@contextlib.contextmanager
-def benchmark_lock() -> Iterator[None]:
-    """One shortcut benchmark at a time per FORGE_HOME: a key pressed twice must not run two
-    benchmarks that disturb each other's timings."""
-    import fcntl
-
-    from forge_desktop.config import forge_home
-    from forge_desktop.jobs import Busy
-
-    home = forge_home()
-    try:
-        home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(home / "shortcut.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise ForgeError(f"cannot use {home}: {exc.strerror or exc}; set FORGE_HOME to a "
-                         "writable directory") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise Busy(f"a benchmark is already running ({PROGRAM} pid {holder}); wait for "
-                       "it to finish") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
 def open_view(action: Action, values: Mapping[str, Any], grace_s: float = VIEW_GRACE_S
               ) -> Outcome:
     """Start the view's window detached (own session, no terminal); report it as failed when
@@ -245,20 +213,19 @@ def run_action(action_id: str, params: Mapping[str, Any] | None = None, *,
                progress: ProgressFn | None = None, cancel: threading.Event | None = None,
                log: LogFn | None = None) -> Outcome:
     """Run one registry action. Bad input raises UsageError; a run that fails, is cancelled
-    or saves an incomplete result is an Outcome with that status and exit code. Benchmarks
-    hold the shortcut lock (Busy when another one runs)."""
+    or saves an incomplete result is an Outcome with that status and exit code. A benchmark
+    while another runs (in any front end) is refused: an Outcome "failed", exit 75."""
     action = get_action(action_id)
     values = validate_params(action, params or {})
     if not action.is_benchmark:
         return open_view(action, values)
-    with benchmark_lock():
-        try:
-            doc, path = action.run(values, progress or _noop_progress,
-                                   cancel or threading.Event(), log or (lambda _m: None))
-        except Interrupted as exc:
-            return Outcome(action.id, "cancelled", 130, str(exc))
-        except ForgeError as exc:
-            return Outcome(action.id, "failed", exc.exit_code, str(exc))
+    try:
+        doc, path = action.run(values, progress or _noop_progress,
+                               cancel or threading.Event(), log or (lambda _m: None))
+    except Interrupted as exc:
+        return Outcome(action.id, "cancelled", 130, str(exc))
+    except ForgeError as exc:
+        return Outcome(action.id, "failed", exc.exit_code, str(exc))
     complete = bool(doc.get("complete", True))
     return Outcome(action.id, "finished", 0 if complete else 1, headline(doc), doc, path)
 
