@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from forge_desktop.cli.options import Wait
+
 if TYPE_CHECKING:
     from rich.table import Table
 
@@ -94,6 +96,7 @@ def register(benchmark_app: typer.Typer) -> None:
                                               "stdout.")] = False,
         no_save: Annotated[bool, typer.Option("--no-save", help="Do not keep the result.")]
         = False,
+        wait: Wait = False,
     ) -> None:
         """Measure image store, containers, volumes, build cache and what one container adds
         on disk, per runtime, as the engine and as the filesystem report them."""
@@ -111,7 +114,7 @@ def register(benchmark_app: typer.Typer) -> None:
         err = Console(stderr=True)
         doc, path = run_disk(opts, config, log=lambda m: err.print(f"[dim]{m}[/dim]",
                                                                    highlight=False),
-                             targets=limits)
+                             targets=limits, wait=wait)
         for line in warnings_for(doc):
             err.print(f"[yellow]warning:[/yellow] {line}", highlight=False)
         if as_json:
