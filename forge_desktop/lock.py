@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from forge_desktop.errors import Busy, ForgeError, Interrupted
+from forge_desktop.errors import Busy, Interrupted, StoreError
 
 LOCK_NAME = "benchmark.lock"
 RECORD_BYTES = 512
@@ -65,7 +65,7 @@ def _open(path: Path) -> int:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
-        raise ForgeError(f"cannot use {path.parent} for the benchmark lock: "
+        raise StoreError(f"cannot use {path.parent} for the benchmark lock: "
                          f"{exc.strerror or exc}; set FORGE_HOME to a writable directory"
                          ) from None
 

@@ -1,15 +1,15 @@
 """The benchmark session: everything around a benchmark kind's own measurement, in one place.
 
 Every kind (startup, memory, disk, compare, image) runs as ``Session(...).run(opts, prepare,
-measure)``. The session validates the options, takes this FORGE_HOME's benchmark lock (one
-benchmark at a time across processes: see ``forge_desktop.lock``), checks the store is
-writable, and makes the run context. The kind's ``prepare`` picks and readies its runtimes
-(registering their cleanup on the session); then the session checks for background noise,
-*before* measuring, since afterwards the run's own load is the noise; then the kind's
-``measure`` produces entries, reporting progress and honouring cancel through the session.
-The session then builds the document (fingerprint, like-for-like notes, targets, its own
-timing), refuses to save a run that measured nothing, saves, and gives up loudly on runtimes
-lost mid-run, after the save so what completed is kept.
+measure)``. The session validates the options, checks the store is writable, and takes this
+FORGE_HOME's benchmark lock (one benchmark at a time across processes and front ends: see
+``forge_desktop.lock``); the run context is its own. The kind's ``prepare`` picks and readies
+its runtimes (registering their cleanup on the session); then the session checks for
+background noise, *before* measuring, since afterwards the run's own load is the noise; then
+the kind's ``measure`` produces entries, reporting progress and honouring cancel through the
+session. The session then builds the document (fingerprint, like-for-like notes, targets, its
+own timing), refuses to save a run that measured nothing, saves, and gives up loudly on
+runtimes lost mid-run, after the save so what completed is kept.
 """
 
 from __future__ import annotations
@@ -152,9 +152,9 @@ class Session:
     def run(self, opts: Options, prepare: Callable[[Session], P],
             measure: Callable[[Session, P], Measured]) -> tuple[dict[str, Any], Path | None]:
         opts.validate()
+        if opts.save:
+            store.ensure_writable()
         with lock.held(self.kind, wait=self.wait, cancel=self.cancel, log=self.log):
-            if opts.save:
-                store.ensure_writable()
             with contextlib.ExitStack() as stack:
                 self._stack = stack
                 try:
