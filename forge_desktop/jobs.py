@@ -63,10 +63,14 @@ class JobRunner:
         with self._lock:
             hold = lock.acquire(action.id)  # Busy, naming what runs, in this or any process
             job = Job(action, values)
-            self._current = job
             self._thread = threading.Thread(target=self._run, args=(job, hold), daemon=True,
                                             name=f"forge-job-{action.id}-{job.id}")
-            self._thread.start()
+            try:
+                self._thread.start()
+            except BaseException:
+                hold.release()
+                raise
+            self._current = job
         return job
 
     def cancel(self) -> bool:
