@@ -40,8 +40,8 @@ test-pythons:
 	. .run/env.sh && scripts/test-pythons.sh
 
 lint:
-	$(VENV)/bin/ruff check forge_desktop shortcut_module scripts packaging tests
-	$(VENV)/bin/mypy forge_desktop shortcut_module scripts/make_icons.py
+	$(VENV)/bin/ruff check forge_desktop shortcut_module scripts packaging tests benchmarks
+	$(VENV)/bin/mypy forge_desktop shortcut_module scripts/make_icons.py benchmarks
 
 # The release artifacts in dist/: sdist and wheel (python -m build), the PyInstaller bundle
 # dist/forge/ (forge, forge-shortcut), then the bundle's smoke commands. packaging/dist.sh.

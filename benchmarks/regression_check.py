@@ -27,11 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from perfdoc import write_section  # benchmarks/perfdoc.py, beside this script
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.perfdoc import write_section  # noqa: E402
-from forge_desktop.results.history import decide, startup_row  # noqa: E402
+from forge_desktop.results.history import decide, startup_row
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "BENCHMARKING.md"
 BEGIN, END = "<!-- regression_check.py: begin -->", "<!-- regression_check.py: end -->"

@@ -22,7 +22,7 @@ from forge_desktop import safetar
 from forge_desktop.config import DEFAULT_IMAGE, FALLBACK_IMAGE, forge_home
 from forge_desktop.errors import ForgeError, ImageError, failure_reason
 from forge_desktop.models import RunContext
-from forge_desktop.runtimes.base import Runtime
+from forge_desktop.runtimes.base import ImageSource, Runtime
 from forge_desktop.runtimes.common import check_image_name
 from forge_desktop.runtimes.oci import bundle_root, rootfs_dir, rootfs_ready
 
@@ -32,8 +32,9 @@ BUSYBOX_APPLETS = ("sh", "true", "echo", "sleep", "cat", "ls", "date")
 Log = Callable[[str], None]
 
 
-def _engines(runtimes: Sequence[Runtime]) -> list[Any]:
-    return [r for r in runtimes if r.kind == "engine"]
+def _engines(runtimes: Sequence[Runtime]) -> list[ImageSource]:
+    """The engines: runtimes with an image store to pull into and export a rootfs from."""
+    return [r for r in runtimes if r.kind == "engine" and isinstance(r, ImageSource)]
 
 
 def is_static_elf(path: Path) -> bool:
@@ -108,7 +109,7 @@ def _write_rootfs(image: str, fill: Callable[[Path], None], source: dict[str, An
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _ensure_rootfs(image: str, engines: Sequence[Any], ctx: RunContext,
+def _ensure_rootfs(image: str, engines: Sequence[ImageSource], ctx: RunContext,
                    tar_path: Path | None, log: Log) -> None:
     for engine in engines:
         try:
@@ -144,7 +145,7 @@ def _untar(tar_path: Path, dest: Path) -> None:
         safetar.extract(tar, dest)
 
 
-def _has(engine: Any, ref: str) -> bool:
+def _has(engine: ImageSource, ref: str) -> bool:
     """For engines that only export a rootfs: one that cannot answer does not have it."""
     try:
         return bool(engine.has_image(ref))
@@ -165,18 +166,18 @@ def prepare_each(runtimes: Sequence[Runtime], ctx: RunContext, image: str | None
     oci = [r for r in runtimes if r.kind == "oci"]
     failed: dict[str, str] = {}
 
-    def fail(who: Sequence[Runtime], exc: Exception) -> None:
+    def fail(who: Sequence[Runtime | ImageSource], exc: Exception) -> None:
         for r in who:
             failed.setdefault(r.name, failure_reason(exc))
 
-    def engines() -> list[Any]:
+    def engines() -> list[ImageSource]:
         return [e for e in _engines(runtimes) if e.name not in failed]
 
-    def exporters() -> list[Any]:
+    def exporters() -> list[ImageSource]:
         return engines() + [e for e in _engines(sources) if e.name not in
                             {r.name for r in runtimes}]
 
-    def missing_on(ref: str) -> list[Any]:
+    def missing_on(ref: str) -> list[ImageSource]:
         missing = []
         for e in engines():
             try:

@@ -26,12 +26,11 @@ from typing import Any, NoReturn
 from forge_desktop import __version__
 from forge_desktop.actions import get_action
 from forge_desktop.errors import ForgeError
+from forge_desktop.jobs import Outcome, notification
 from shortcut_module.api import (
     PROGRAM,
-    Outcome,
     describe,
     list_actions,
-    notification,
     parse_assignments,
     run_action,
     validate_params,
@@ -98,7 +97,9 @@ def _describe_text(info: dict[str, Any]) -> str:
             limits = f" [{p.get('minimum', '')}-{p.get('maximum', '')}]"
         if "choices" in p:
             limits = f" [{'|'.join(p['choices'])}]"
-        lines.append(f"    {p['name']:<11} {p['type']:<8} default {shown}{limits}: {p['help']}")
+        config = f" (config.toml: {p['config']})" if "config" in p else ""
+        lines.append(f"    {p['name']:<11} {p['type']:<8} default {shown}{limits}{config}: "
+                     f"{p['help']}")
     return "\n".join(lines)
 
 

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import stat
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,13 +33,9 @@ from typing import Any
 from forge_desktop.bench.runner import ProgressFn
 from forge_desktop.bench.session import Log, Measured, Session, unprepared_entry
 from forge_desktop.config import Config
-from forge_desktop.errors import EngineError, ForgeError, Interrupted, UsageError
-from forge_desktop.models import RunContext, RunSpec, RuntimeInfo
-from forge_desktop.runtimes.base import Runtime
-from forge_desktop.runtimes.common import first_line
-from forge_desktop.runtimes.docker import DockerRuntime
-from forge_desktop.runtimes.oci import OciRuntime, bundle_root, rootfs_dir
-from forge_desktop.runtimes.podman import PodmanRuntime
+from forge_desktop.errors import ForgeError, Interrupted, UsageError
+from forge_desktop.models import RunContext, RuntimeInfo
+from forge_desktop.runtimes.base import Runtime, StoreUsage
 
 Clock = Callable[[], float]
 
@@ -162,136 +157,16 @@ def measure_tree(root: Path | str, budget_s: float = WALK_BUDGET_S,
     deadline = time.monotonic() + budget_s + _WALK_GRACE_S
     while worker.is_alive() and not stop.is_set() and time.monotonic() < deadline:
         worker.join(min(_CANCEL_POLL_S, max(0.0, deadline - time.monotonic())))
-    if stop.is_set():
-        raise Interrupted("cancelled; the run's containers were removed")
+    check_cancel(stop)
     return box[0] if box else TreeUsage(str(root), None, timed_out=True)
-
-
-# -- turning engine reports into entry fields (pure) -----------------------------------------
-
-def _num(value: Any) -> int | None:
-    """Engines report unknown sizes as -1 or leave them out."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        return None
-    return int(value)
-
-
-def _sum(values: Sequence[int | None]) -> int:
-    return sum(v for v in values if v is not None)
-
-
-def docker_df_fields(df: dict[str, Any]) -> dict[str, Any]:
-    """Entry fields from docker's ``GET /system/df``, reclaimable counted as ``docker system
-    df`` does: images no container uses, stopped containers' writable layers, volumes no
-    container references, build cache neither shared nor in use."""
-    images_raw = df.get("Images") or []
-    containers = df.get("Containers") or []
-    volumes = df.get("Volumes") or []
-    cache = df.get("BuildCache") or []
-    images = []
-    used_by_containers = 0
-    for img in images_raw:
-        tags = [t for t in (img.get("RepoTags") or []) if t != "<none>:<none>"]
-        size, shared = _num(img.get("Size")), _num(img.get("SharedSize"))
-        images.append({"id": img.get("Id"), "tags": tags, "size_bytes": size,
-                       "shared_bytes": shared})
-        if (img.get("Containers") or 0) > 0 and size is not None:
-            used_by_containers += size - (shared or 0)
-    images_bytes = _num(df.get("LayersSize"))
-    if images_bytes is None:
-        images_bytes = _sum([i["size_bytes"] for i in images])
-    stopped = [c for c in containers if c.get("State") != "running"]
-    volume_sizes = [_num((v.get("UsageData") or {}).get("Size")) for v in volumes]
-    unused_volumes = [_num((v.get("UsageData") or {}).get("Size")) for v in volumes
-                      if (v.get("UsageData") or {}).get("RefCount", 0) == 0]
-    build_cache = _num(df.get("BuilderSize"))
-    if build_cache is None:
-        build_cache = _sum([_num(c.get("Size")) for c in cache])
-    reclaimable = (max(images_bytes - used_by_containers, 0)
-                   + _sum([_num(c.get("SizeRw")) for c in stopped])
-                   + _sum(unused_volumes)
-                   + _sum([_num(c.get("Size")) for c in cache
-                           if not c.get("Shared") and not c.get("InUse")]))
-    return {
-        "images_bytes": images_bytes,
-        "containers_bytes": _sum([_num(c.get("SizeRw")) for c in containers]),
-        "volumes_bytes": _sum(volume_sizes),
-        "build_cache_bytes": build_cache,
-        "images": images,
-        "dangling_images": sum(1 for i in images if not i["tags"]),
-        "stopped_containers": len(stopped),
-        "reclaimable_bytes": reclaimable,
-    }
-
-
-def podman_df_fields(df: dict[str, Any]) -> dict[str, Any]:
-    """Entry fields from libpod's ``GET /system/df``. Podman lists an image once per name;
-    they are merged by id. The store total is the unique bytes of every image plus the
-    largest shared part (how ``podman system df`` adds them up). Podman keeps no build cache
-    apart from images, so ``build_cache_bytes`` is null."""
-    by_id: dict[str, dict[str, Any]] = {}
-    unused: dict[str, int] = {}
-    for img in df.get("Images") or []:
-        image_id = img.get("ImageID")
-        repo, tag = img.get("Repository"), img.get("Tag")
-        entry = by_id.setdefault(image_id, {"id": image_id, "tags": [],
-                                            "size_bytes": _num(img.get("Size")),
-                                            "shared_bytes": _num(img.get("SharedSize")),
-                                            "unique_bytes": _num(img.get("UniqueSize"))})
-        if repo and repo != "<none>":
-            name = f"{repo}:{tag}" if tag and tag != "<none>" else repo
-            if name not in entry["tags"]:
-                entry["tags"].append(name)
-        if (img.get("Containers") or 0) == 0:
-            unused[image_id] = entry["unique_bytes"] or 0
-    images = [{k: v for k, v in e.items() if k != "unique_bytes"} for e in by_id.values()]
-    uniques = [e["unique_bytes"] for e in by_id.values()]
-    shared = [e["shared_bytes"] for e in by_id.values() if e["shared_bytes"] is not None]
-    containers = df.get("Containers") or []
-    stopped = [c for c in containers if c.get("Status") != "running"]
-    volumes = df.get("Volumes") or []
-    return {
-        "images_bytes": _sum(uniques) + max(shared, default=0),
-        "containers_bytes": _sum([_num(c.get("RWSize")) for c in containers]),
-        "volumes_bytes": _sum([_num(v.get("Size")) for v in volumes]),
-        "build_cache_bytes": None,
-        "images": images,
-        "dangling_images": sum(1 for i in images if not i["tags"]),
-        "stopped_containers": len(stopped),
-        "reclaimable_bytes": (sum(unused.values())
-                              + _sum([_num(c.get("RWSize")) for c in stopped])
-                              + _sum([_num(v.get("ReclaimableSize")) for v in volumes])),
-    }
-
-
-def docker_layer_dirs(graph_driver: dict[str, Any]) -> dict[str, str]:
-    """The overlay2 directories a created container owns, from its ``GraphDriver``: its own
-    layer (parent of UpperDir and WorkDir) and the ``-init`` layer docker writes /etc/hosts
-    and friends into (the first LowerDir entry, ending in ``-init/diff``)."""
-    data = graph_driver.get("Data") or {}
-    dirs: dict[str, str] = {}
-    upper, work = data.get("UpperDir"), data.get("WorkDir")
-    if upper:
-        dirs["layer_bytes"] = os.path.dirname(upper.rstrip("/"))
-    if work and os.path.dirname(work.rstrip("/")) != dirs.get("layer_bytes"):
-        dirs["work_bytes"] = os.path.dirname(work.rstrip("/"))
-    first_lower = (data.get("LowerDir") or "").split(":")[0]
-    if first_lower.rstrip("/").endswith("-init/diff"):
-        dirs["init_layer_bytes"] = os.path.dirname(first_lower.rstrip("/"))
-    return dirs
-
-
-def podman_layer_dirs(graph_driver: dict[str, Any]) -> dict[str, str]:
-    """Podman's container layer: the parent of UpperDir (and of WorkDir, if elsewhere)."""
-    dirs = docker_layer_dirs(graph_driver)
-    dirs.pop("init_layer_bytes", None)  # podman has no init layer; never count an image's
-    return dirs
 
 
 def check_cancel(cancel: threading.Event | None) -> None:
     if cancel is not None and cancel.is_set():
         raise Interrupted("cancelled; the run's containers were removed")
 
+
+# -- one runtime -------------------------------------------------------------------------
 
 def new_entry(runtime: Runtime) -> dict[str, Any]:
     entry: dict[str, Any] = dict.fromkeys(ENTRY_KEYS)
@@ -301,13 +176,6 @@ def new_entry(runtime: Runtime) -> dict[str, Any]:
 
 
 # -- measuring one runtime ------------------------------------------------------------------
-
-def _docker_error(what: str, exc: BaseException, timeout_s: float) -> EngineError:
-    if "timed out" in str(exc) or "Timeout" in type(exc).__name__:
-        return EngineError(f"docker: {what} did not answer within {timeout_s:g} s")
-    text = getattr(exc, "explanation", None) or str(exc)
-    return EngineError(f"docker: {what} failed: {first_line(str(text))}")
-
 
 def _walk_parts(entry: dict[str, Any], dirs: dict[str, str], budget_s: float,
                 cancel: threading.Event | None = None) -> None:
@@ -330,117 +198,38 @@ def _store_walk(entry: dict[str, Any], path: str, budget_s: float,
     entry["warnings"] += usage.warnings()
 
 
-def _docker_entry(rt: DockerRuntime, image: str, ctx: RunContext, entry: dict[str, Any],
-                  budget_s: float, cancel: threading.Event | None = None) -> None:
-    client = rt.client()
-    try:
-        df = client.df()
-        info = client.info()
-    except Exception as exc:  # noqa: BLE001 - SDK and socket errors become one line
-        raise _docker_error("system df", exc, rt.timeout_s) from None
-    entry.update(docker_df_fields(df))
-    root = info.get("DockerRootDir") or "/var/lib/docker"
-    driver = info.get("Driver") or "overlay2"
-    _store_walk(entry, root, budget_s, cancel)
-
+def _store_entry(runtime: StoreUsage, image: str, ctx: RunContext, entry: dict[str, Any],
+                 budget_s: float, cancel: threading.Event | None = None) -> None:
+    """The engine's accounting, then the walks; cancel is looked at before the container is
+    created and inside every walk (that container is removed on the way out)."""
+    report = runtime.store_usage(image)
+    entry.update(report.fields)
+    entry["warnings"] += report.warnings
+    if report.store_path:
+        _store_walk(entry, report.store_path, budget_s, cancel)
+    for name, path in report.image_dirs.items():  # a store without accounting: walk it
+        usage = measure_tree(path, budget_s, cancel)
+        entry["images_bytes"] = usage.used_bytes
+        entry["warnings"] += [w for w in usage.warnings() if w not in entry["warnings"]]
+        entry["images"] = [{"id": None, "tags": [name], "size_bytes": usage.used_bytes,
+                            "shared_bytes": None}]
     check_cancel(cancel)
+    footprint = None
     try:
-        cid = client.create_container(image, command=["true"], labels=ctx.labels(),
-                                      host_config=rt.host_config(RunSpec(image)))["Id"]
-    except Exception as exc:  # noqa: BLE001
-        raise _docker_error("create", exc, rt.timeout_s) from None
-    try:
-        try:
-            inspected = client.inspect_container(cid)
-            listed = client.containers(all=True, size=True, filters={"id": cid})
-        except Exception as exc:  # noqa: BLE001
-            raise _docker_error("inspect", exc, rt.timeout_s) from None
-        if listed:  # docker leaves SizeRw out when it is 0
-            entry["container_size_rw_bytes"] = _num(listed[0].get("SizeRw", 0))
-            entry["container_size_root_fs_bytes"] = _num(listed[0].get("SizeRootFs"))
-        dirs = {"container_dir_bytes": os.path.join(root, "containers", cid)}
-        layers = docker_layer_dirs(inspected.get("GraphDriver") or {})
-        if "layer_bytes" not in layers:
-            entry["warnings"].append(
-                f"the {driver} storage driver does not expose the container's layer "
-                "directory; per_container_bytes is not reported (see container_size_rw_bytes)")
-            entry["per_container_parts"]["container_dir_bytes"] = measure_tree(
-                dirs["container_dir_bytes"], budget_s, cancel).used_bytes
-            return
-        dirs.update(layers)
-        layerdb = os.path.join(root, "image", driver, "layerdb", "mounts", cid)
-        if os.path.isdir(layerdb):  # mount-id, init-id, parent: docker's record of the layer
-            dirs["layerdb_bytes"] = layerdb
-        _walk_parts(entry, dirs, budget_s, cancel)
+        with runtime.container_footprint(image, ctx) as footprint:
+            entry["container_size_rw_bytes"] = footprint.size_rw_bytes
+            entry["container_size_root_fs_bytes"] = footprint.size_root_fs_bytes
+            entry["warnings"] += footprint.warnings
+            footprint.warnings.clear()
+            if footprint.complete:
+                _walk_parts(entry, footprint.dirs, budget_s, cancel)
+            else:  # the parts that can be walked, without a total
+                for part, path in footprint.dirs.items():
+                    entry["per_container_parts"][part] = measure_tree(
+                        path, budget_s, cancel).used_bytes
     finally:
-        try:
-            client.remove_container(cid, force=True)
-        except Exception as exc:  # noqa: BLE001 - the run's cleanup retries by label
-            entry["warnings"].append(f"could not remove container {cid[:12]}: "
-                                     f"{first_line(str(exc))}; the run's cleanup retries")
-
-
-def _podman_entry(rt: PodmanRuntime, image: str, ctx: RunContext, entry: dict[str, Any],
-                  budget_s: float, cancel: threading.Event | None = None) -> None:
-    df = rt.call("GET", "/system/df") or {}
-    info = rt.call("GET", "/info") or {}
-    entry.update(podman_df_fields(df))
-    root = (info.get("store") or {}).get("graphRoot")
-    if root:
-        _store_walk(entry, root, budget_s, cancel)
-    else:
-        entry["warnings"].append("podman did not report its store path (store.graphRoot)")
-
-    check_cancel(cancel)
-    cid = rt.call("POST", "/containers/create", body=rt.create_body(RunSpec(image), ctx))["Id"]
-    try:
-        inspected = rt.call("GET", f"/containers/{cid}/json", params={"size": True}) or {}
-        entry["container_size_rw_bytes"] = _num(inspected.get("SizeRw"))
-        entry["container_size_root_fs_bytes"] = _num(inspected.get("SizeRootFs"))
-        layers = podman_layer_dirs(inspected.get("GraphDriver") or {})
-        if not root or "layer_bytes" not in layers:
-            driver = (inspected.get("GraphDriver") or {}).get("Name")
-            entry["warnings"].append(
-                f"podman's {driver} storage driver does not expose the container's layer "
-                "directory; per_container_bytes is not reported (see container_size_rw_bytes)")
-            return
-        _walk_parts(entry, {"container_dir_bytes": os.path.join(root, "overlay-containers",
-                                                                cid), **layers}, budget_s, cancel)
-    finally:
-        try:
-            rt.call("DELETE", f"/containers/{cid}", params={"force": True}, ok_404=True)
-        except ForgeError as exc:
-            entry["warnings"].append(f"could not remove container {cid[:12]}: {exc}; "
-                                     "the run's cleanup retries")
-
-
-def _oci_entry(rt: OciRuntime, image: str, ctx: RunContext, entry: dict[str, Any],
-               budget_s: float, cancel: threading.Event | None = None) -> None:
-    """runc/crun have no image store: forge's bundle is it. Its rootfs is the image; a run
-    adds only a directory with config.json, because every container shares that rootfs
-    read-only (no copy, no writable layer)."""
-    root = bundle_root(image)
-    _store_walk(entry, str(root), budget_s, cancel)
-    rootfs = measure_tree(rootfs_dir(image), budget_s, cancel)
-    entry["images_bytes"] = rootfs.used_bytes
-    entry["warnings"] += [w for w in rootfs.warnings() if w not in entry["warnings"]]
-    entry["images"] = [{"id": None, "tags": [image], "size_bytes": rootfs.used_bytes,
-                        "shared_bytes": None}]
-    # A run id of its own: the adapter names the run dir after it (plus the settings), so it
-    # can be found by that prefix and removed without touching the dir a startup measurement
-    # of the same run (compare) may be using.
-    own = RunContext(run_id=f"{ctx.run_id}-disk", owner=ctx.owner)
-    check_cancel(cancel)
-    try:
-        rt.prepare(RunSpec(image), own)
-        made = sorted((root / "runs").glob(f"{own.run_id}*"))
-        if len(made) != 1:
-            raise EngineError(f"{rt.name}: expected one run directory for {own.run_id} under "
-                              f"{root / 'runs'}, found {len(made)}")
-        _walk_parts(entry, {"bundle_dir_bytes": str(made[0])}, budget_s, cancel)
-    finally:
-        for leftover in (root / "runs").glob(f"{own.run_id}*"):
-            shutil.rmtree(leftover, ignore_errors=True)
+        if footprint is not None:  # what its removal said
+            entry["warnings"] += footprint.warnings
 
 
 def disk_entry(runtime: Runtime, image: str, ctx: RunContext, *,
@@ -452,12 +241,8 @@ def disk_entry(runtime: Runtime, image: str, ctx: RunContext, *,
     entry = new_entry(runtime)
     try:
         entry["version"] = runtime.info().version
-        if isinstance(runtime, DockerRuntime):
-            _docker_entry(runtime, image, ctx, entry, walk_budget_s, cancel)
-        elif isinstance(runtime, PodmanRuntime):
-            _podman_entry(runtime, image, ctx, entry, walk_budget_s, cancel)
-        elif isinstance(runtime, OciRuntime):
-            _oci_entry(runtime, image, ctx, entry, walk_budget_s, cancel)
+        if isinstance(runtime, StoreUsage):
+            _store_entry(runtime, image, ctx, entry, walk_budget_s, cancel)
         else:
             entry["errors"].append(f"{runtime.name}: the disk benchmark measures docker, "
                                    "podman and bare OCI runtimes (runc, crun) only")

@@ -18,11 +18,9 @@ timed; the removal before it and the check after it are not.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import io
-import json
 import os
 import re
 import socket
@@ -33,8 +31,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote
+from typing import Any
 
 from forge_desktop.bench import stats
 from forge_desktop.bench.runner import (
@@ -51,20 +48,15 @@ from forge_desktop.errors import (
     ForgeError,
     ImageError,
     Interrupted,
-    RegistryUnavailable,
     RuntimeUnavailable,
     UsageError,
 )
 from forge_desktop.image import build_busybox_tar, host_busybox
 from forge_desktop.models import RunContext, RuntimeInfo, Sample
-from forge_desktop.runtimes.base import Runtime, owner_alive
-from forge_desktop.runtimes.common import Clock, first_line, ms
-from forge_desktop.runtimes.docker import DockerRuntime, is_timeout
-from forge_desktop.runtimes.podman import PodmanRuntime
+from forge_desktop.runtimes.base import ImageStore, Runtime, owner_alive
+from forge_desktop.runtimes.common import Clock, ms
 from forge_desktop.runtimes.registry import known_runtimes, select_runtimes
-
-if TYPE_CHECKING:
-    import requests
+from forge_desktop.runtimes.registry_v2 import Registry
 
 SOURCES = ("load", "pull")
 TEMP_REPO = "forge-bench-tmp"
@@ -72,18 +64,9 @@ DEFAULT_REGISTRY = "127.0.0.1:5000"
 REGISTRY_ENV = "FORGE_REGISTRY"
 TRANSFER_TIMEOUT_S = 120.0
 """Ceiling on one load, pull or push of the ~2 MB image; the read timeout is the adapter's."""
-PROBE_TIMEOUT_S = 3.0
 SETTLE_S = 0.5
 """After an interrupt in the middle of an engine call, the engine may still finish that call
 (a load already uploaded, a pull already fetched): cleanup looks again after this long."""
-MANIFEST_TYPES = ", ".join((
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.index.v1+json",
-))
-"""Podman pushes OCI manifests, docker pushes docker v2 ones: a registry answers 404 for a
-manifest whose type the Accept header leaves out."""
 
 
 _HOST_PORT_RE = re.compile(
@@ -189,249 +172,9 @@ def build_temp_tar(dest: Path, run_id: str) -> Path:
 
 # -- engines --------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class ImageFacts:
-    id: str
-    tags: tuple[str, ...]
-
-
-class ImageDriver(Protocol):
-    """The image operations the benchmark needs from one engine; each honours a timeout and
-    raises ForgeError subclasses only."""
-
-    name: str
-
-    def import_tar(self, tar_path: Path, ref: str) -> None: ...
-
-    def inspect(self, ref: str) -> ImageFacts | None: ...
-
-    def list_images(self) -> list[ImageFacts]: ...
-
-    def remove(self, ref: str, force: bool) -> None: ...
-
-    def save(self, ref: str) -> bytes: ...
-
-    def load(self, data: bytes, timeout_s: float) -> None: ...
-
-    def push(self, ref: str, dest: str, timeout_s: float) -> None: ...
-
-    def pull(self, ref: str, timeout_s: float) -> None: ...
-
-
-def _json_objects(text: str) -> Iterator[dict[str, Any]]:
-    """Engines stream progress as JSON objects, one after another; skip what is not one."""
-    decoder = json.JSONDecoder()
-    i = 0
-    while i < len(text):
-        while i < len(text) and text[i].isspace():
-            i += 1
-        if i >= len(text):
-            return
-        try:
-            obj, i = decoder.raw_decode(text, i)
-        except ValueError:
-            return
-        if isinstance(obj, dict):
-            yield obj
-
-
-def _stream_error(obj: dict[str, Any]) -> str | None:
-    err = obj.get("error") or (obj.get("errorDetail") or {}).get("message")
-    return str(err) if err else None
-
-
-_EMPTY_AUTH = base64.urlsafe_b64encode(b"{}").decode()
-
-
-class DockerImages:
-    """Images through the docker SDK's APIClient; load, pull and push go through its raw
-    ``post`` so each has an explicit timeout (the SDK's ``pull`` passes ``timeout=None``).
-
-    Every failure goes through the adapter's one error mapping (``engine_error``): a call
-    that times out marks the daemon hung, and from then on ``client()`` refuses at once, so
-    neither the runner's retries nor the cleanup wait for it again."""
-
-    name = "docker"
-
-    def __init__(self, runtime: DockerRuntime) -> None:
-        self.runtime = runtime
-        self.name = runtime.name
-
-    def _client(self) -> Any:
-        return self.runtime.client()
-
-    def import_tar(self, tar_path: Path, ref: str) -> None:
-        self.runtime.import_tar(tar_path, ref)
-
-    def inspect(self, ref: str) -> ImageFacts | None:
-        from docker.errors import ImageNotFound, NotFound
-
-        try:
-            data = self._client().inspect_image(ref)
-        except (ImageNotFound, NotFound):
-            return None
-        except Exception as exc:  # noqa: BLE001 - every engine failure becomes one line
-            raise self.runtime.engine_error(f"inspect {ref}", exc) from None
-        return ImageFacts(data["Id"], tuple(data.get("RepoTags") or ()))
-
-    def list_images(self) -> list[ImageFacts]:
-        try:
-            images = self._client().images()
-        except Exception as exc:  # noqa: BLE001
-            raise self.runtime.engine_error("image list", exc) from None
-        return [ImageFacts(i["Id"], tuple(t for t in i.get("RepoTags") or ()
-                                          if t != "<none>:<none>")) for i in images]
-
-    def remove(self, ref: str, force: bool) -> None:
-        from docker.errors import ImageNotFound, NotFound
-
-        try:
-            self._client().remove_image(ref, force=force)
-        except (ImageNotFound, NotFound):
-            return
-        except Exception as exc:  # noqa: BLE001
-            raise self.runtime.engine_error(f"remove {ref}", exc) from None
-
-    def save(self, ref: str) -> bytes:
-        try:
-            return b"".join(self._client().get_image(ref))
-        except Exception as exc:  # noqa: BLE001
-            raise self.runtime.engine_error(f"save {ref}", exc) from None
-
-    def _post(self, what: str, path: str, timeout_s: float, *, params: dict[str, Any],
-              data: bytes | None = None, headers: dict[str, str] | None = None) -> None:
-        """POST and read the streamed answer to its end; an ``error`` object in a 200 answer
-        is a failure too."""
-        client = self._client()
-        url = f"{client.base_url}/v{client.api_version}{path}"
-        deadline = time.monotonic() + timeout_s
-        try:
-            resp = client.post(url, params=params, data=data, headers=headers or {},
-                               stream=True, timeout=(self.runtime.timeout_s,
-                                                     min(timeout_s, self.runtime.timeout_s)))
-            with contextlib.closing(resp):
-                if resp.status_code >= 400:
-                    objs = list(_json_objects(resp.text))
-                    message = objs[0].get("message") if objs else resp.text
-                    raise EngineError(f"docker: {what} failed: {first_line(str(message))}")
-                for line in resp.iter_lines():
-                    if time.monotonic() > deadline:
-                        raise EngineError(f"docker: {what} did not finish within "
-                                          f"{timeout_s:g} s")
-                    for obj in _json_objects(line.decode(errors="replace")):
-                        if err := _stream_error(obj):
-                            raise EngineError(f"docker: {what} failed: {first_line(err)}")
-        except ForgeError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise self.runtime.engine_error(what, exc) from None
-
-    def load(self, data: bytes, timeout_s: float) -> None:
-        self._post("load", "/images/load", timeout_s, params={"quiet": "1"}, data=data,
-                   headers={"Content-Type": "application/x-tar"})
-
-    def push(self, ref: str, dest: str, timeout_s: float) -> None:
-        repo, _, tag = dest.rpartition(":")
-        try:
-            self._client().tag(ref, repo, tag)
-        except Exception as exc:  # noqa: BLE001
-            raise self.runtime.engine_error(f"tag {ref} as {dest}", exc) from None
-        self._post(f"push {dest}", f"/images/{quote(repo, safe='/:')}/push", timeout_s,
-                   params={"tag": tag}, headers={"X-Registry-Auth": _EMPTY_AUTH})
-
-    def pull(self, ref: str, timeout_s: float) -> None:
-        repo, _, tag = ref.rpartition(":")
-        self._post(f"pull {ref}", "/images/create", timeout_s,
-                   params={"fromImage": repo, "tag": tag},
-                   headers={"X-Registry-Auth": _EMPTY_AUTH})
-
-
-class PodmanImages:
-    """Images through podman's libpod REST API (the adapter's ``call`` and raw client). As for
-    docker, every failure goes through the adapter's one error mapping (``engine_error``)."""
-
-    name = "podman"
-
-    def __init__(self, runtime: PodmanRuntime) -> None:
-        self.runtime = runtime
-        self.name = runtime.name
-
-    def import_tar(self, tar_path: Path, ref: str) -> None:
-        self.runtime.import_tar(tar_path, ref)
-
-    def inspect(self, ref: str) -> ImageFacts | None:
-        data = self.runtime.call("GET", f"/images/{ref}/json", ok_404=True)
-        if data is None:
-            return None
-        return ImageFacts(str(data["Id"]), tuple(data.get("RepoTags") or ()))
-
-    def list_images(self) -> list[ImageFacts]:
-        data = self.runtime.call("GET", "/images/json") or []
-        return [ImageFacts(str(i["Id"]), tuple(i.get("RepoTags") or ())) for i in data]
-
-    def remove(self, ref: str, force: bool) -> None:
-        self.runtime.call("DELETE", f"/images/{ref}", params={"force": force}, ok_404=True)
-
-    def _raw(self, method: str, what: str, path: str, timeout_s: float,
-             **kwargs: Any) -> bytes:
-        """The whole answer's body. A service that sends nothing for the adapter's timeout is
-        hung (the read timeout); one still streaming after ``timeout_s`` is only too slow."""
-        api = self.runtime.client().api  # refuses at once once the service is hung
-        deadline = time.monotonic() + timeout_s
-        body = bytearray()
-        try:
-            resp = (api.get if method == "GET" else api.post)(
-                path, timeout=self.runtime.timeout_s, stream=True, **kwargs)
-            with contextlib.closing(resp):
-                for chunk in resp.iter_content(65536):
-                    body += chunk
-                    if time.monotonic() > deadline:
-                        raise EngineError(f"podman: {what} did not finish within "
-                                          f"{timeout_s:g} s")
-        except ForgeError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise self.runtime.engine_error(what, exc, self.runtime.timeout_s) from None
-        if resp.status_code >= 400:
-            objs = list(_json_objects(body.decode(errors="replace")))
-            message = (objs[0].get("message") or objs[0].get("cause")) if objs \
-                else body.decode(errors="replace")
-            raise EngineError(f"podman: {what} failed: {first_line(str(message))}")
-        return bytes(body)
-
-    def _check_stream(self, what: str, body: bytes) -> None:
-        """libpod answers 200 and reports a failed push or pull inside the body."""
-        for obj in _json_objects(body.decode(errors="replace")):
-            if err := _stream_error(obj):
-                raise EngineError(f"podman: {what} failed: {first_line(err)}")
-
-    def save(self, ref: str) -> bytes:
-        return self._raw("GET", f"save {ref}", f"/images/{ref}/get", TRANSFER_TIMEOUT_S,
-                         params={"format": "docker-archive"})
-
-    def load(self, data: bytes, timeout_s: float) -> None:
-        self._raw("POST", "load", "/images/load", timeout_s, data=data,
-                  headers={"content-type": "application/x-tar"})
-
-    def push(self, ref: str, dest: str, timeout_s: float) -> None:
-        body = self._raw("POST", f"push {dest}", f"/images/{ref}/push", timeout_s,
-                         params={"destination": dest, "tlsVerify": "false"})
-        self._check_stream(f"push {dest}", body)
-
-    def pull(self, ref: str, timeout_s: float) -> None:
-        # not quiet: libpod streams progress while it pulls, so a slow pull keeps answering
-        # within the read timeout and only a hung service is taken for one
-        body = self._raw("POST", f"pull {ref}", "/images/pull", timeout_s,
-                         params={"reference": ref, "tlsVerify": "false", "quiet": "false"})
-        self._check_stream(f"pull {ref}", body)
-
-
-def driver_for(runtime: Runtime) -> ImageDriver | None:
-    if isinstance(runtime, DockerRuntime):
-        return DockerImages(runtime)
-    if isinstance(runtime, PodmanRuntime):
-        return PodmanImages(runtime)
-    return None
+def driver_for(runtime: Runtime) -> ImageStore | None:
+    """The runtime's image store, if it has one (docker and podman)."""
+    return runtime if isinstance(runtime, ImageStore) else None
 
 
 def not_applicable_reason(runtime: Runtime) -> str:
@@ -440,111 +183,7 @@ def not_applicable_reason(runtime: Runtime) -> str:
                 "image store to load or pull into")
     if runtime.kind == "command":
         return f"{runtime.name} is a command runtime: forge cannot load or pull images with it"
-    return f"forge has no image driver for {runtime.name} (docker and podman only)"
-
-
-# -- the registry ---------------------------------------------------------------------------
-
-
-
-class Registry:
-    """The few registry v2 API calls the benchmark needs, over plain HTTP (loopback
-    registries), falling back to HTTPS for a registry that only speaks TLS."""
-
-    def __init__(self, address: str, timeout_s: float = 30.0) -> None:
-        import requests
-
-        self.address = address
-        self.timeout_s = timeout_s
-        self.base = f"http://{address}"
-        self.session = requests.Session()
-
-    def _why(self, exc: BaseException) -> str:
-        text = f"{exc!r} {exc}"
-        if "Connection refused" in text or "ConnectionRefused" in text:
-            return "connection refused"
-        if is_timeout(exc):
-            return f"no answer within {PROBE_TIMEOUT_S:g} s"
-        if "NameResolution" in text or "Name or service not known" in text:
-            return "unknown host"
-        return first_line(str(exc)) or type(exc).__name__
-
-    def probe(self) -> None:
-        import requests
-
-        hint = "start one or pass --registry"
-        try:
-            resp = self.session.get(f"{self.base}/v2/", timeout=PROBE_TIMEOUT_S)
-            if resp.status_code == 400 and "HTTPS" in resp.text:
-                self.base = f"https://{self.address}"
-                resp = self.session.get(f"{self.base}/v2/", timeout=PROBE_TIMEOUT_S)
-        except requests.RequestException as exc:
-            raise RegistryUnavailable(f"registry {self.address} does not answer: "
-                                      f"{self._why(exc)}; {hint}") from None
-        if resp.status_code == 401:
-            raise RegistryUnavailable(f"registry {self.address} requires authentication and "
-                                      f"forge pushes without credentials; {hint}")
-        if resp.status_code != 200 or "registry/2.0" not in resp.headers.get(
-                "Docker-Distribution-Api-Version", "registry/2.0"):
-            raise RegistryUnavailable(f"registry {self.address} does not answer: /v2/ gave HTTP "
-                                      f"{resp.status_code}, not a registry v2 API; {hint}")
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        import requests
-
-        try:
-            return self.session.request(method, f"{self.base}{path}", timeout=self.timeout_s,
-                                        **kwargs)
-        except requests.RequestException as exc:
-            raise EngineError(f"registry {self.address}: {method} {path} failed: "
-                              f"{self._why(exc)}") from None
-
-    def manifest(self, repo: str, tag: str) -> tuple[str, dict[str, Any], int] | None:
-        """(digest, manifest, its size in bytes) of ``repo:tag``, or None when the registry
-        has no such tag."""
-        resp = self._request("GET", f"/v2/{repo}/manifests/{tag}",
-                             headers={"Accept": MANIFEST_TYPES})
-        if resp.status_code == 404:
-            return None
-        if resp.status_code >= 400:
-            raise EngineError(f"registry {self.address}: manifest {repo}:{tag} gave HTTP "
-                              f"{resp.status_code}")
-        digest = resp.headers.get("Docker-Content-Digest") or \
-            "sha256:" + hashlib.sha256(resp.content).hexdigest()
-        return digest, dict(resp.json()), len(resp.content)
-
-    def delete_tag(self, repo: str, tag: str) -> bool:
-        """Delete the manifest ``repo:tag`` points at (its tags go with it)."""
-        found = self.manifest(repo, tag)
-        if found is None:
-            return False
-        resp = self._request("DELETE", f"/v2/{repo}/manifests/{found[0]}")
-        if resp.status_code not in (200, 202, 404):
-            raise EngineError(f"registry {self.address}: deleting {repo}:{tag} gave HTTP "
-                              f"{resp.status_code} (is delete enabled in its config?)")
-        return resp.status_code != 404
-
-    def tags(self, repo: str) -> list[str]:
-        resp = self._request("GET", f"/v2/{repo}/tags/list")
-        if resp.status_code == 404:
-            return []
-        if resp.status_code >= 400:
-            raise EngineError(f"registry {self.address}: tags of {repo} gave HTTP "
-                              f"{resp.status_code}")
-        return list(resp.json().get("tags") or [])
-
-    def transfer_bytes(self, repo: str, tag: str) -> int | None:
-        """What a pull downloads: manifest, config and (compressed) layers."""
-        found = self.manifest(repo, tag)
-        if found is None:
-            return None
-        man = found[1]
-        sizes = [man.get("config", {}).get("size", 0)]
-        sizes += [layer.get("size", 0) for layer in man.get("layers", [])]
-        return int(sum(sizes)) + found[2]
-
-    def close(self) -> None:
-        self.session.close()
+    return f"{runtime.name} has no image store forge can drive (docker and podman only)"
 
 
 # -- measuring ------------------------------------------------------------------------------
@@ -553,7 +192,7 @@ class Registry:
 class ImageRun(RuntimeRun):
     """One engine's part in the run: its samples and errors, and what it holds right now."""
 
-    driver: ImageDriver | None = None
+    driver: ImageStore | None = None
     clock: Clock = time.perf_counter
     target: str = ""
     """The reference each load or pull (re)creates."""
@@ -565,7 +204,7 @@ class ImageRun(RuntimeRun):
     transfer_bytes: int | None = None
 
 
-def purge(driver: ImageDriver, is_target: Callable[[str], bool],
+def purge(driver: ImageStore, is_target: Callable[[str], bool],
           extra_ids: Iterable[str] = ()) -> int:
     """Remove every image whose tags are all targets, by ID; where an image also carries a tag
     that is not a target, remove only the target tags. Returns how many removals were made."""
@@ -575,21 +214,21 @@ def purge(driver: ImageDriver, is_target: Callable[[str], bool],
         if not targets:
             continue
         if len(targets) == len(img.tags):
-            driver.remove(img.id, force=True)
+            driver.remove_image(img.id, force=True)
             removed += 1
         else:
             for t in targets:
-                driver.remove(t, force=False)
+                driver.remove_image(t, force=False)
                 removed += 1
     for image_id in extra_ids:  # the run's own untagged images, if any
-        facts = driver.inspect(image_id)
+        facts = driver.inspect_image(image_id)
         if facts is not None and all(is_target(t) for t in facts.tags):
-            driver.remove(image_id, force=True)
+            driver.remove_image(image_id, force=True)
             removed += 1
     return removed
 
 
-def sweep_dead_images(drivers: Sequence[ImageDriver], registry: Registry | None,
+def sweep_dead_images(drivers: Sequence[ImageStore], registry: Registry | None,
                       log: Log = lambda _m: None) -> int:
     """Remove temporary images of forge runs that died without cleaning up (SIGKILL, power
     loss); live runs' images, and anything whose owner we cannot judge, are left alone."""
@@ -652,7 +291,7 @@ class ImageBench:
         self.busy = False
 
     @staticmethod
-    def _driver(run: ImageRun) -> ImageDriver:
+    def _driver(run: ImageRun) -> ImageStore:
         assert run.driver is not None
         return run.driver
 
@@ -662,7 +301,7 @@ class ImageBench:
         self.log(f"importing {self.local_ref} into {run.runtime.name}")
         with self._call():
             d.import_tar(self.tar_path, self.local_ref)
-        facts = d.inspect(self.local_ref)
+        facts = d.inspect_image(self.local_ref)
         if facts is None:
             raise EngineError(f"{run.runtime.name}: {self.local_ref} is missing right after "
                               "its import")
@@ -673,7 +312,7 @@ class ImageBench:
         self._import(run)
         run.target = self.local_ref
         with self._call():
-            run.payload = self._driver(run).save(self.local_ref)
+            run.payload = self._driver(run).save_image(self.local_ref)
         run.transfer_bytes = len(run.payload)
 
     def _prepare_pull(self) -> None:
@@ -688,7 +327,8 @@ class ImageBench:
                 self.log(f"pushing {self.remote_ref} from {run.runtime.name}")
                 self.pushed = True
                 with self._call():
-                    self._driver(run).push(self.local_ref, self.remote_ref, TRANSFER_TIMEOUT_S)
+                    self._driver(run).push_image(self.local_ref, self.remote_ref,
+                                                      TRANSFER_TIMEOUT_S, tls_verify=False)
             except ForgeError as exc:
                 run.errors.append(str(exc))
                 continue
@@ -721,7 +361,7 @@ class ImageBench:
     def _remove_own(self, run: ImageRun, image_id: str) -> None:
         """Remove one of this run's images by ID, having checked it carries no other tag."""
         d = self._driver(run)
-        facts = d.inspect(image_id)
+        facts = d.inspect_image(image_id)
         if facts is None:
             run.present.discard(image_id)
             return
@@ -731,8 +371,8 @@ class ImageBench:
                               f"{foreign[0]}; forge removes only its own temporary images, so "
                               "the run cannot go on cold")
         with self._call():
-            d.remove(image_id, force=True)
-        if d.inspect(image_id) is not None:
+            d.remove_image(image_id, force=True)
+        if d.inspect_image(image_id) is not None:
             raise EngineError(f"{run.runtime.name}: image {image_id[:19]} is still present "
                               "after its removal, so the next load or pull would not be cold")
         run.present.discard(image_id)
@@ -740,7 +380,7 @@ class ImageBench:
     def _evict(self, run: ImageRun) -> None:
         for image_id in sorted(run.present):
             self._remove_own(run, image_id)
-        facts = self._driver(run).inspect(run.target)
+        facts = self._driver(run).inspect_image(run.target)
         if facts is not None:
             self._remove_own(run, facts.id)
 
@@ -751,11 +391,11 @@ class ImageBench:
         with self._call():
             t0 = clock()
             if self.source == "load":
-                d.load(run.payload, TRANSFER_TIMEOUT_S)
+                d.load_image(run.payload, TRANSFER_TIMEOUT_S)
             else:
-                d.pull(run.target, TRANSFER_TIMEOUT_S)
+                d.pull(run.target, TRANSFER_TIMEOUT_S, tls_verify=False)
             elapsed = ms(clock() - t0)
-        facts = d.inspect(run.target)
+        facts = d.inspect_image(run.target)
         if facts is None:
             raise EngineError(f"{run.runtime.name}: the {self.source} reported success but "
                               f"{run.target} is not present")

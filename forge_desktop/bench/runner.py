@@ -24,7 +24,7 @@ from forge_desktop.errors import (
     failure_reason,
 )
 from forge_desktop.models import RunContext, RunSpec, RuntimeInfo, Sample
-from forge_desktop.runtimes.base import Runtime
+from forge_desktop.runtimes.base import Runtime, end_run
 
 ProgressFn = Callable[[str, int, int, bool], None]
 """(runtime name, iterations done, iterations total, is warmup)."""
@@ -121,6 +121,7 @@ def cleanup_on_exit(runtimes: Sequence[Runtime], ctx: RunContext) -> Iterator[No
                     r.cleanup(ctx.run_id)
                 with contextlib.suppress(Exception):
                     r.close()
+            end_run(ctx)
 
 
 class Runner:

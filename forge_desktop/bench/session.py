@@ -39,7 +39,7 @@ from forge_desktop.profiling.system import noise_warnings
 from forge_desktop.results import store
 from forge_desktop.results.environment import fingerprint
 from forge_desktop.results.schema import new_document
-from forge_desktop.runtimes.base import Runtime, new_run_context
+from forge_desktop.runtimes.base import Runtime, end_run, new_run_context
 from forge_desktop.runtimes.registry import known_runtimes, select_runtimes
 
 Log = Callable[[str], None]
@@ -151,24 +151,29 @@ class Session:
     # -- the session ------------------------------------------------------------------------
     def run(self, opts: Options, prepare: Callable[[Session], P],
             measure: Callable[[Session, P], Measured]) -> tuple[dict[str, Any], Path | None]:
-        opts.validate()
-        if opts.save:
-            store.ensure_writable()
-        with lock.held(self.kind, wait=self.wait, cancel=self.cancel, log=self.log):
-            with contextlib.ExitStack() as stack:
-                self._stack = stack
-                try:
-                    with self.perf.measure("prepare"):
-                        prepared = prepare(self)
-                    self.check_cancel()
-                    self.noise = noise_warnings()
-                    self.log("noise check before measuring: " + ("; ".join(self.noise)
-                                                                 or "quiet"))
-                    with self.perf.measure("measure"):
-                        measured = measure(self, prepared)
-                finally:
-                    self._stack = None
-            return self._finish(opts, measured)
+        try:
+            opts.validate()
+            if opts.save:
+                store.ensure_writable()
+            with lock.held(self.kind, wait=self.wait, cancel=self.cancel, log=self.log):
+                with contextlib.ExitStack() as stack:
+                    self._stack = stack
+                    try:
+                        with self.perf.measure("prepare"):
+                            prepared = prepare(self)
+                        self.check_cancel()
+                        self.noise = noise_warnings()
+                        self.log("noise check before measuring: " + ("; ".join(self.noise)
+                                                                     or "quiet"))
+                        with self.perf.measure("measure"):
+                            measured = measure(self, prepared)
+                    finally:
+                        self._stack = None
+                return self._finish(opts, measured)
+        finally:
+            # However the run ends, and whether or not a kind registered cleanup_on_exit (which
+            # ends it too): from now on a sweep may take what the run left, in this process.
+            end_run(self.ctx)
 
     def _finish(self, opts: Options, m: Measured) -> tuple[dict[str, Any], Path | None]:
         extra = {**m.extra, **(m.after_cleanup() if m.after_cleanup else {})}

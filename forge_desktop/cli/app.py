@@ -9,7 +9,9 @@ from typing import Annotated, Any
 import typer
 
 from forge_desktop import __version__
+from forge_desktop.actions import ACTIONS
 from forge_desktop.cli.options import Wait
+from forge_desktop.cli.params import registry_options
 
 app = typer.Typer(help="Measure container runtimes on your own machine.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False,
@@ -104,21 +106,10 @@ def image_prepare(
         raise ImageError("not prepared: " + "; ".join(f"{n}: {why}" for n, why in failed.items()))
 
 
-Runtimes = Annotated[list[str] | None, typer.Option(
-    "-r", "--runtime", help="Runtime to measure (repeatable; default: every available one).")]
-Iterations = Annotated[int | None, typer.Option(
-    "-n", "--iterations", help="Measured iterations per runtime (1-1000; default: config "
-    "benchmark.iterations, else 10).")]
-Warmup = Annotated[int | None, typer.Option(
-    "--warmup", help="Unmeasured runs first (0-100; default: config benchmark.warmup, else 2).")]
-
-
 @benchmark_app.command("startup")
+@registry_options("startup")
 def benchmark_startup(
-    runtime: Runtimes = None,
-    iterations: Iterations = None,
-    warmup: Warmup = None,
-    network: Annotated[str, typer.Option("--network", help="none, host or default.")] = "none",
+    given: dict[str, Any],
     image: Annotated[str | None, typer.Option("--image", help="Benchmark image.")] = None,
     via: Annotated[str, typer.Option("--via", help="api: through the engine API, with "
                                      "phases; cli: the docker/podman command end to end.")]
@@ -137,9 +128,8 @@ def benchmark_startup(
     from forge_desktop.config import load_config
 
     config = load_config()
-    opts = StartupOptions(tuple(runtime or ()),
-                          config.iterations if iterations is None else iterations,
-                          config.warmup if warmup is None else warmup, network, image, via,
+    p = ACTIONS["startup"].resolve(given, config, cli=True)
+    opts = StartupOptions(p["runtime"], p["iterations"], p["warmup"], p["network"], image, via,
                           not no_save)
     opts.validate()
     limits = resolve_targets(config, {"startup_ms": max_startup_ms})
@@ -177,12 +167,9 @@ def _with_progress(console: Any, work: Any) -> Any:
 
 
 @benchmark_app.command("memory")
+@registry_options("memory")
 def benchmark_memory(
-    runtime: Runtimes = None,
-    containers: Annotated[int, typer.Option("--containers", help="Containers to start "
-                                            "(1-50).")] = 5,
-    samples: Annotated[int, typer.Option("--samples", help="Samples over time while they "
-                                         "run.")] = 10,
+    given: dict[str, Any],
     interval: Annotated[float, typer.Option("--interval", help="Seconds between samples.")]
     = 0.2,
     image: Annotated[str | None, typer.Option("--image", help="Benchmark image.")] = None,
@@ -200,10 +187,11 @@ def benchmark_memory(
     from forge_desktop.cli.format import memory_table
     from forge_desktop.config import load_config
 
-    opts = MemoryOptions(tuple(runtime or ()), containers, samples, interval, image=image,
+    config = load_config()
+    p = ACTIONS["memory"].resolve(given, config, cli=True)
+    opts = MemoryOptions(p["runtime"], p["containers"], p["samples"], interval, image=image,
                          save=not no_save)
     opts.validate()
-    config = load_config()
     limits = resolve_targets(config, {"memory_mb": max_memory_mb})
     err = _err_console()
     doc, path = _with_progress(err, lambda progress: run_memory(
@@ -235,17 +223,10 @@ def _finish(doc: dict[str, Any], path: Any, as_json: bool, table: Any) -> None:
 
 
 @benchmark_app.command("compare")
+@registry_options("compare")
 def benchmark_compare(
-    runtime: Runtimes = None,
-    iterations: Iterations = None,
-    warmup: Warmup = None,
-    baseline: Annotated[str | None, typer.Option(
-        "--baseline", help="Runtime the others are compared with (default: the slowest).")]
-    = None,
-    network: Annotated[str, typer.Option("--network", help="none, host or default.")] = "none",
+    given: dict[str, Any],
     image: Annotated[str | None, typer.Option("--image", help="Benchmark image.")] = None,
-    containers: Annotated[int, typer.Option("--containers", help="Containers for the memory "
-                                            "phase (1-50).")] = 3,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the interleaving "
                                              "shuffle, to repeat an order.")] = None,
     max_startup_ms: Annotated[str | None, typer.Option("--max-startup-ms",
@@ -268,10 +249,9 @@ def benchmark_compare(
     from forge_desktop.config import load_config
 
     config = load_config()
-    opts = CompareOptions(tuple(runtime or ()),
-                          config.iterations if iterations is None else iterations,
-                          config.warmup if warmup is None else warmup, baseline, network, image,
-                          containers, seed=seed, save=not no_save)
+    p = ACTIONS["compare"].resolve(given, config, cli=True)
+    opts = CompareOptions(p["runtime"], p["iterations"], p["warmup"], p["baseline"] or None,
+                          p["network"], image, p["containers"], seed=seed, save=not no_save)
     opts.validate()
     limits = resolve_targets(config, {"startup_ms": max_startup_ms,
                                       "memory_mb": max_memory_mb, "disk_mb": max_disk_mb})

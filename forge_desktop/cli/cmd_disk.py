@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from forge_desktop.actions import ACTIONS
 from forge_desktop.cli.options import Wait
+from forge_desktop.cli.params import registry_options
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -84,10 +86,9 @@ def store_lines(doc: dict[str, Any]) -> list[str]:
 
 def register(benchmark_app: typer.Typer) -> None:
     @benchmark_app.command("disk")
+    @registry_options("disk")
     def benchmark_disk(
-        runtime: Annotated[list[str] | None, typer.Option(
-            "-r", "--runtime",
-            help="Runtime to measure (repeatable; default: every available one).")] = None,
+        given: dict[str, Any],
         image: Annotated[str | None, typer.Option("--image", help="Benchmark image.")] = None,
         max_disk_mb: Annotated[str | None, typer.Option(
             "--max-disk-mb", help="Target: the benchmark image plus one container at most "
@@ -107,9 +108,10 @@ def register(benchmark_app: typer.Typer) -> None:
         from forge_desktop.cli.format import warnings_for
         from forge_desktop.config import load_config
 
-        opts = DiskOptions(tuple(runtime or ()), image, not no_save)
-        opts.validate()
         config = load_config()
+        p = ACTIONS["disk"].resolve(given, config, cli=True)
+        opts = DiskOptions(p["runtime"], image, not no_save)
+        opts.validate()
         limits = resolve_targets(config, {"disk_mb": max_disk_mb})
         err = Console(stderr=True)
         doc, path = run_disk(opts, config, log=lambda m: err.print(f"[dim]{m}[/dim]",

@@ -9,7 +9,9 @@ from typing import Annotated, Any
 
 import typer
 
+from forge_desktop.actions import ACTIONS
 from forge_desktop.cli.options import Wait
+from forge_desktop.cli.params import registry_options
 
 
 def image_table(doc: dict[str, Any]) -> Any:
@@ -50,24 +52,12 @@ def not_applicable_lines(doc: dict[str, Any]) -> list[str]:
             for r in doc["runtimes"] if r.get("not_applicable")]
 
 
-Runtimes = Annotated[list[str] | None, typer.Option(
-    "-r", "--runtime", help="Engine to measure (repeatable; default: docker and podman, "
-    "where available).")]
-
-
+@registry_options("image")
 def benchmark_image(
-    runtime: Runtimes = None,
-    source: Annotated[str, typer.Option(
-        "--source", help="load: the engine loads a saved tar (docker/podman load); pull: a "
-        "pull from --registry.")] = "load",
+    given: dict[str, Any],
     registry: Annotated[str | None, typer.Option(
         "--registry", help="HOST:PORT of a registry v2 for --source pull (default: "
         "$FORGE_REGISTRY, else 127.0.0.1:5000).")] = None,
-    iterations: Annotated[int, typer.Option("-n", "--iterations",
-                                            help="Measured iterations per engine (1-1000).")]
-    = 5,
-    warmup: Annotated[int, typer.Option("--warmup", help="Unmeasured (still cold) loads or "
-                                        "pulls first (0-100).")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON on stdout.")]
     = False,
     no_save: Annotated[bool, typer.Option("--no-save", help="Do not keep the result.")] = False,
@@ -79,10 +69,11 @@ def benchmark_image(
     from forge_desktop.cli.format import warnings_for
     from forge_desktop.config import load_config
 
-    opts = ImageOptions(tuple(runtime or ()), source, registry, iterations, warmup,
+    config = load_config()
+    p = ACTIONS["image"].resolve(given, config, cli=True)
+    opts = ImageOptions(p["runtime"], p["source"], registry, p["iterations"], p["warmup"],
                         not no_save)
     opts.validate()
-    config = load_config()
     err = _err_console()
     doc, path = _with_progress(err, lambda progress: run_image_bench(
         opts, config, progress=progress, log=lambda m: err.print(f"[dim]{m}[/dim]",

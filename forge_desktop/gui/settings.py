@@ -22,7 +22,8 @@ ITERATION_CHOICES = (5, 10, 20, 50)
 class TraySettings:
     refresh_s: float = 2.0
     notifications: bool = True
-    iterations: int = 10
+    iterations: int | None = None
+    """None: the benchmark's own default, config.toml's ``benchmark.iterations`` else 10."""
     runtimes: list[str] = field(default_factory=list)
     autostart: bool = False
     paused: bool = False
@@ -37,7 +38,8 @@ def _valid(name: str, value: Any) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool) \
             and 0.5 <= value <= 3600
     if name == "iterations":
-        return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 1000
+        return value is None or (isinstance(value, int) and not isinstance(value, bool)
+                                 and 1 <= value <= 1000)
     if name == "runtimes":
         return isinstance(value, list) and all(
             # fullmatch: with match, "$" also matches before a final "\n" ("docker\n")

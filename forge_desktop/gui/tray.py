@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-import subprocess
 import sys
 import threading
 from typing import Any
@@ -34,7 +33,7 @@ from forge_desktop.gui.settings import (
     load_settings,
     save_settings,
 )
-from forge_desktop.jobs import JobEvent, JobRunner
+from forge_desktop.jobs import JobEvent, JobRunner, notification, start_view, view_argv
 from forge_desktop.monitor import engine_counts, host_usage
 from forge_desktop.notify import Notifier
 from forge_desktop.profiling.perf import PERF
@@ -110,13 +109,6 @@ def pil_to_qicon(image: Any) -> QIcon:
     data = image.tobytes("raw", "RGBA")
     qimage = QImage(data, image.width, image.height, QImage.Format.Format_RGBA8888).copy()
     return QIcon(QPixmap.fromImage(qimage))
-
-
-def detach(argv: list[str]) -> None:
-    """Start a window as its own process: own session, no inherited stdio (it must not hold
-    the tray's terminal or a caller's pipes open after the tray exits)."""
-    subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
 
 
 class EngineCounter:
@@ -206,14 +198,18 @@ class TrayApp:
                 item.setObjectName(f"action-{action.id}")
                 item.triggered.connect(lambda _c=False, a=action.id: self.run_action(a))
         m.addSeparator()
-        m.addAction(ACTIONS["results"].title).triggered.connect(lambda: self.open_results(None))
-        m.addAction(ACTIONS["resources"].title).triggered.connect(self.show_resources)
+        for action in ACTIONS.values():
+            if action.view is not None:
+                m.addAction(action.title).triggered.connect(
+                    lambda _c=False, a=action: start_view(view_argv(a)))
         m.addSeparator()
         settings = m.addMenu("Settings")
         self._choice_menu(settings, "Refresh interval", REFRESH_CHOICES_S,
                           self.settings.refresh_s, lambda v: f"{v:g} s", self.set_refresh)
-        self._choice_menu(settings, "Iterations", ITERATION_CHOICES,
-                          self.settings.iterations, str, self.set_iterations)
+        self._choice_menu(settings, "Iterations", (None, *ITERATION_CHOICES),
+                          self.settings.iterations,
+                          lambda v: "From config.toml" if v is None else str(v),
+                          self.set_iterations)
         runtimes = settings.addMenu("Runtimes")
         all_item = runtimes.addAction("Every available runtime")
         all_item.setCheckable(True)
@@ -280,10 +276,13 @@ class TrayApp:
 
     # -- actions --------------------------------------------------------------------------
     def run_action(self, action_id: str) -> None:
+        """Run with the tray's own settings where it has one; every other parameter takes
+        the registry's default (config.toml's where it names a key)."""
         params: dict[str, Any] = {}
         action = ACTIONS[action_id]
         names = {p.name for p in action.params}
-        if "iterations" in names and action_id in ("startup", "compare"):
+        if "iterations" in names and action.param("iterations").config is not None \
+                and self.settings.iterations is not None:
             params["iterations"] = self.settings.iterations
         if "runtime" in names and self.settings.runtimes:
             params["runtime"] = list(self.settings.runtimes)
@@ -297,42 +296,27 @@ class TrayApp:
             self.progress_item.setText("Cancelling…")
 
     def on_job_event(self, ev: JobEvent) -> None:
+        if ev.kind == "log":  # the tray shows progress, not the benchmark's log
+            return
         busy = ev.kind in ("started", "progress")
         self.progress_item.setVisible(busy)
         self.cancel_item.setVisible(busy)
         if busy:
             self.progress_item.setText(ev.text or ev.job.action.title)
-        if ev.kind == "finished":
-            self.notifier.notify(ev.text, self._detail(ev), ev.doc["id"] if ev.doc else None)
-        elif ev.kind == "failed":  # the icon goes back to idle; the notification says why
-            self.notifier.notify(f"{ev.job.action.title} failed", ev.text)
-        elif ev.kind == "cancelled":
-            self.notifier.notify(f"{ev.job.action.title} cancelled", ev.text)
+        message = notification(ev.outcome) if ev.outcome else None
+        if message is not None:  # failed too: the icon goes back to idle, this says why
+            self.notifier.notify(*message, result_id=str(ev.doc["id"]) if ev.doc else None)
         self._last_key = None
         self.refresh()
         if not busy:
             self.counter.poll_now()
-
-    @staticmethod
-    def _detail(ev: JobEvent) -> str:
-        return f"Saved as {ev.path.name}" if ev.path else "Not saved"
 
     def on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason == QSystemTrayIcon.ActivationReason.Trigger:
             self.open_results(None)
 
     def open_results(self, result_id: str | None) -> None:
-        from forge_desktop.desktop import forge_command  # the venv's forge or the bundle's
-
-        argv = [*forge_command(), "window"]
-        if result_id:
-            argv += ["--result", result_id]
-        detach(argv)
-
-    def show_resources(self) -> None:
-        from forge_desktop.desktop import forge_command
-
-        detach([*forge_command(), "window", "--resources"])
+        start_view(view_argv(ACTIONS["results"], ["--result", result_id] if result_id else []))
 
     def balloon(self, title: str, body: str) -> None:
         if self.tray.isVisible():
@@ -355,7 +339,7 @@ class TrayApp:
         self.timer.setInterval(int(seconds * 1000))
         self._save()
 
-    def set_iterations(self, n: int) -> None:
+    def set_iterations(self, n: int | None) -> None:
         self.settings.iterations = n
         self._save()
 

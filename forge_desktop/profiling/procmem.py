@@ -57,18 +57,6 @@ def procs_mem(pids: Iterable[int]) -> list[ProcMem]:
     return [m for m in (proc_mem(p) for p in pids) if m is not None]
 
 
-def find_pids(match: Callable[[str, list[str]], bool]) -> list[int]:
-    """Pids whose (name, cmdline) satisfy ``match``."""
-    found = []
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        try:
-            if match(proc.info["name"] or "", proc.info["cmdline"] or []):
-                found.append(proc.pid)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return found
-
-
 def cgroup_memory_bytes(pid: int) -> int | None:
     """Memory charged to the cgroup of ``pid``: v1 memory.usage_in_bytes where a v1 memory
     controller is mounted (hybrid hosts too), else v2 memory.current."""

@@ -2,8 +2,8 @@
 noise check run before benchmarks (pyperf's ``system`` checks, reduced to warnings).
 
 ``noise_warnings()`` is cheap (about 0.3 s, the busy-process window), never raises, and its
-sentences land in every result's environment fingerprint. Container engines are imported
-lazily and only by ``SystemAnalyzer.engines()``.
+sentences land in every result's environment fingerprint. Engines are asked only through the
+adapters' ``ContainerFacts``, and only by ``SystemAnalyzer.engines()``.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from typing import Any
 import psutil
 
 from forge_desktop.config import Config, forge_home
+from forge_desktop.errors import ForgeError
+from forge_desktop.hostfacts import cpu_model
+from forge_desktop.runtimes.base import ContainerFacts
 
 SYS_CPU = Path("/sys/devices/system/cpu")
 BUSY_WINDOW_S = 0.3
@@ -27,8 +30,6 @@ BUSY_PERCENT = 20.0
 LOW_MEMORY_PERCENT = 10.0
 ENGINE_TIMEOUT_S = 5.0
 """`forge benchmark resources` must not hang for the engines' 30 s default on a stuck daemon."""
-DEFAULT_STORES = {"docker": Path("/var/lib/docker"),
-                  "podman": Path("/var/lib/containers/storage")}
 
 
 # -- noise checks: each returns sentences; noise_warnings() shields the caller from errors -----
@@ -173,49 +174,27 @@ class EngineFacts:
     reason: str | None = None
 
 
-def _docker_facts(runtime: Any, facts: EngineFacts) -> None:
-    client = runtime.client()
-    with contextlib.suppress(Exception):  # the count below matters more than the path
-        root = client.info().get("DockerRootDir")
-        if root:
-            facts.store_path, facts.store_source = str(root), "info"
-    containers = client.containers(all=True)
-    facts.total = len(containers)
-    facts.running = sum(1 for c in containers if c.get("State") == "running")
-
-
-def _podman_facts(runtime: Any, facts: EngineFacts) -> None:
-    with contextlib.suppress(Exception):
-        root = (runtime.call("GET", "/info") or {}).get("store", {}).get("graphRoot")
-        if root:
-            facts.store_path, facts.store_source = str(root), "info"
-    containers = runtime.call("GET", "/containers/json", params={"all": True}) or []
-    facts.total = len(containers)
-    facts.running = sum(1 for c in containers if c.get("State") == "running")
-
-
-_COLLECTORS: dict[str, Callable[[Any, EngineFacts], None]] = {
-    "docker": _docker_facts, "podman": _podman_facts}
-
-
 def engine_facts(runtimes: Sequence[Any]) -> list[EngineFacts]:
-    """Container counts and store paths of docker and podman; an engine that cannot answer
-    gets None counts and the reason."""
+    """Container counts and store paths of the engines among ``runtimes``; an engine that
+    cannot answer gets None counts and the reason."""
     out = []
     for runtime in runtimes:
-        collect = _COLLECTORS.get(runtime.name)
-        if collect is None:
+        if not isinstance(runtime, ContainerFacts):
             continue
         facts = EngineFacts(runtime.name)
         try:
             facts.reason = runtime.available()
             if facts.reason is None:
-                collect(runtime, facts)
-        except Exception as exc:  # noqa: BLE001 - ForgeError or SDK error: a reason
+                with contextlib.suppress(ForgeError):  # the counts matter more than the path
+                    root = runtime.store_root()
+                    if root:
+                        facts.store_path, facts.store_source = root, "info"
+                facts.running, facts.total = runtime.container_counts()
+        except Exception as exc:  # noqa: BLE001 - a ForgeError, or a bug: a reason
             facts.running = facts.total = None
             facts.reason = str(exc) or type(exc).__name__
-        if facts.store_path is None and DEFAULT_STORES[runtime.name].is_dir():
-            facts.store_path = str(DEFAULT_STORES[runtime.name])
+        if facts.store_path is None and Path(runtime.default_store_root).is_dir():
+            facts.store_path = runtime.default_store_root
             facts.store_source = "default"
         out.append(facts)
     return out
@@ -235,8 +214,6 @@ class SystemAnalyzer:
         self.home = home
 
     def cpu(self) -> dict[str, Any]:
-        from forge_desktop.results.environment import cpu_model
-
         per_core = [float(p) for p in psutil.cpu_percent(self.cpu_interval_s, percpu=True)]
         try:
             load = [round(x, 2) for x in os.getloadavg()]
@@ -268,7 +245,7 @@ class SystemAnalyzer:
 
         config = self.config or load_config()
         config = replace(config, timeout_s=min(config.timeout_s, ENGINE_TIMEOUT_S))
-        runtimes = [r for r in known_runtimes(config) if r.name in _COLLECTORS]
+        runtimes = [r for r in known_runtimes(config) if isinstance(r, ContainerFacts)]
         try:
             return engine_facts(runtimes)
         finally:

@@ -1,12 +1,22 @@
-"""The Runtime protocol every adapter implements, and the ownership rules for cleanup."""
+"""The Runtime protocol every adapter implements, the engine abilities some adapters add
+(image store, store usage, container facts), and the ownership rules for cleanup.
+
+Everything outside ``runtimes/`` reaches an engine through these protocols only: it asks
+``isinstance(runtime, ImageStore)``, never for an adapter class, and never imports an engine
+SDK (tests/unit/test_architecture.py enforces both). Every method raises ForgeError
+subclasses only, mapped by the adapter's one ``engine_error``."""
 
 from __future__ import annotations
 
 import os
 import secrets
 import socket
+import threading
 import time
-from typing import Protocol, runtime_checkable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import psutil
 
@@ -59,6 +69,119 @@ class LongRunning(Protocol):
         """Remove one container; never raises (the run's cleanup sweeps what is left)."""
 
 
+@dataclass(frozen=True)
+class ImageFacts:
+    id: str
+    tags: tuple[str, ...]
+
+
+@runtime_checkable
+class ImageSource(Protocol):
+    """What preparing the benchmark image needs from an engine (image.py)."""
+
+    name: str
+
+    def has_image(self, image: str) -> bool: ...
+
+    def image_layers(self, image: str) -> list[str]: ...
+
+    def pull(self, image: str, timeout_s: float, tls_verify: bool = True) -> None:
+        """Pull ``image``; a registry silent for the adapter's timeout marks the engine hung,
+        one still sending after ``timeout_s`` is only too slow (EngineError)."""
+
+    def import_tar(self, tar_path: Path, image: str) -> None: ...
+
+    def export_rootfs(self, image: str, dest: Path, ctx: RunContext) -> None: ...
+
+
+@runtime_checkable
+class ImageStore(Protocol):
+    """An engine's image store, as the image benchmark drives it (cold load and pull)."""
+
+    name: str
+
+    def import_tar(self, tar_path: Path, image: str) -> None: ...
+
+    def inspect_image(self, ref: str) -> ImageFacts | None:
+        """The image's id and tags; None when the engine has no such image."""
+
+    def list_images(self) -> list[ImageFacts]: ...
+
+    def remove_image(self, ref: str, force: bool) -> None:
+        """Remove an image by id or one tag of it; no error when it is already gone."""
+
+    def save_image(self, ref: str) -> bytes: ...
+
+    def load_image(self, data: bytes, timeout_s: float) -> None: ...
+
+    def push_image(self, ref: str, dest: str, timeout_s: float,
+                   tls_verify: bool = True) -> None: ...
+
+    def pull(self, image: str, timeout_s: float, tls_verify: bool = True) -> None: ...
+
+
+@dataclass
+class StoreReport:
+    """What a runtime keeps on disk, by its own account (the disk benchmark walks the
+    directories; the adapter only says which)."""
+
+    fields: dict[str, Any]
+    """Disk entry fields from the engine's accounting (images_bytes, images, ...)."""
+    store_path: str | None
+    image_dirs: dict[str, str] = field(default_factory=dict)
+    """For a store without accounting (bare OCI): image -> directory whose size it is."""
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Footprint:
+    """One created, never started container, while it exists: the directories that are its
+    cost on disk, and the engine's own figures for it."""
+
+    container_id: str
+    dirs: dict[str, str] = field(default_factory=dict)
+    """Part name (``layer_bytes``, ...) -> directory."""
+    complete: bool = True
+    """False when the engine does not expose every directory: no total is reported."""
+    size_rw_bytes: int | None = None
+    size_root_fs_bytes: int | None = None
+    warnings: list[str] = field(default_factory=list)
+    """Filled until the container is removed (a failed removal is one)."""
+
+
+@runtime_checkable
+class StoreUsage(Protocol):
+    """Runtimes whose disk use the disk benchmark measures: engines and bare OCI."""
+
+    def store_usage(self, image: str) -> StoreReport: ...
+
+    def container_footprint(self, image: str,
+                            ctx: RunContext) -> AbstractContextManager[Footprint]:
+        """Create one container of ``image`` (never started) and remove it on exit."""
+
+
+@runtime_checkable
+class ContainerFacts(Protocol):
+    """Counts and store path of an engine, for `forge benchmark resources` and the tray.
+    The pids of a container and of the daemon are ``LongRunning``'s; a container's start
+    time is in every ``Sample`` (``to_exec_ms``)."""
+
+    name: str
+    default_store_root: str
+    """Where the store is when the engine cannot be asked."""
+
+    def available(self) -> str | None: ...
+
+    def store_root(self) -> str | None: ...
+
+    def container_counts(self) -> tuple[int, int]:
+        """(running, total) containers."""
+
+    def quick_running_count(self, timeout_s: float) -> int | None:
+        """Running containers from one small request without the SDK (the idle tray);
+        None when the engine does not answer."""
+
+
 def _own_start_ticks() -> int:
     return int(psutil.Process().create_time() * 100)
 
@@ -87,10 +210,40 @@ def owner_alive(owner: str) -> bool:
         return False
 
 
+_active_tokens: set[str] = set()
+"""The run tokens (the run id's last part) of this process's runs that have not ended: a
+container of this process from any other run is a leftover (a long-lived tray or window whose
+run failed when its engine died mid-iteration and could not remove it then)."""
+_active_lock = threading.Lock()
+
+
+def _token(run_id: str) -> str:
+    return run_id.rsplit("-", 1)[-1]
+
+
 def new_run_context() -> RunContext:
-    """A run id that sorts by time and is unique across concurrent runs."""
+    """A run id that sorts by time and is unique across concurrent runs; the run counts as
+    active in this process until ``end_run``."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    return RunContext(run_id=f"{stamp}-{secrets.token_hex(3)}", owner=current_owner())
+    ctx = RunContext(run_id=f"{stamp}-{secrets.token_hex(3)}", owner=current_owner())
+    with _active_lock:
+        _active_tokens.add(_token(ctx.run_id))
+    return ctx
+
+
+def end_run(ctx: RunContext) -> None:
+    """The run is over: a sweep may now remove what it left, even while this process lives."""
+    with _active_lock:
+        _active_tokens.discard(_token(ctx.run_id))
+
+
+def is_leftover(owner: str, run_id: str) -> bool:
+    """May a sweep remove a container with this owner label and run id? Yes when its owner
+    process is gone, or when it is this process's and its run has ended."""
+    if owner == current_owner():
+        with _active_lock:
+            return _token(run_id) not in _active_tokens
+    return not owner_alive(owner)
 
 
 def oci_container_id(ctx: RunContext, seq: int) -> str:
@@ -104,4 +257,12 @@ def oci_owner_alive(container_id: str) -> bool:
     if len(parts) != 5 or parts[0] != "forge":
         return True  # not ours: never touch
     return owner_alive(f"{socket.gethostname()}/{parts[1]}/{parts[2]}")
+
+
+def oci_is_leftover(container_id: str) -> bool:
+    """``is_leftover`` for a bare OCI id (forge-<pid>-<start>-<run token>-<n>)."""
+    parts = container_id.split("-")
+    if len(parts) != 5 or parts[0] != "forge":
+        return False  # not ours: never touch
+    return is_leftover(f"{socket.gethostname()}/{parts[1]}/{parts[2]}", f"x-{parts[3]}")
 

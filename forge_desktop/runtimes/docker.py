@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import io
 import os
 import shutil
 import tarfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from forge_desktop import safetar
 from forge_desktop.errors import (
@@ -27,9 +31,25 @@ from forge_desktop.models import (
     RuntimeKind,
     Sample,
 )
-from forge_desktop.profiling.procmem import find_pids
-from forge_desktop.runtimes.base import owner_alive
-from forge_desktop.runtimes.common import Clock, first_line, ms, timed_cmd, to_exec_ms
+from forge_desktop.procfs import find_pids
+from forge_desktop.runtimes.base import Footprint, ImageFacts, StoreReport, is_leftover
+from forge_desktop.runtimes.common import (
+    Clock,
+    connection_failed,
+    explain_connection_error,
+    first_line,
+    is_timeout,
+    json_objects,
+    known_sum,
+    ms,
+    overlay_layer_dirs,
+    size_or_none,
+    split_tag,
+    stream_error,
+    timed_cmd,
+    to_exec_ms,
+    unix_get_json,
+)
 
 if TYPE_CHECKING:
     import docker
@@ -42,79 +62,56 @@ def _endpoint() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
-def exception_chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and the exceptions it was raised from (``__cause__``, else ``__context__``)."""
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain and len(chain) < 10:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
+_EMPTY_AUTH = base64.urlsafe_b64encode(b"{}").decode()
 
 
-def is_timeout(exc: BaseException) -> bool:
-    """A read or connect timeout anywhere in the chain (podman-py hides it under APIError)."""
-    return any("timed out" in str(e) or "Timeout" in type(e).__name__
-               for e in exception_chain(exc))
+def docker_df_fields(df: dict[str, Any]) -> dict[str, Any]:
+    """Disk entry fields from docker's ``GET /system/df``, reclaimable counted as ``docker
+    system df`` does: images no container uses, stopped containers' writable layers, volumes
+    no container references, build cache neither shared nor in use."""
+    images_raw = df.get("Images") or []
+    containers = df.get("Containers") or []
+    volumes = df.get("Volumes") or []
+    cache = df.get("BuildCache") or []
+    images = []
+    used_by_containers = 0
+    for img in images_raw:
+        tags = [t for t in (img.get("RepoTags") or []) if t != "<none>:<none>"]
+        size, shared = size_or_none(img.get("Size")), size_or_none(img.get("SharedSize"))
+        images.append({"id": img.get("Id"), "tags": tags, "size_bytes": size,
+                       "shared_bytes": shared})
+        if (img.get("Containers") or 0) > 0 and size is not None:
+            used_by_containers += size - (shared or 0)
+    images_bytes = size_or_none(df.get("LayersSize"))
+    if images_bytes is None:
+        images_bytes = known_sum([i["size_bytes"] for i in images])
+    stopped = [c for c in containers if c.get("State") != "running"]
+    volume_sizes = [size_or_none((v.get("UsageData") or {}).get("Size")) for v in volumes]
+    unused_volumes = [size_or_none((v.get("UsageData") or {}).get("Size")) for v in volumes
+                      if (v.get("UsageData") or {}).get("RefCount", 0) == 0]
+    build_cache = size_or_none(df.get("BuilderSize"))
+    if build_cache is None:
+        build_cache = known_sum([size_or_none(c.get("Size")) for c in cache])
+    reclaimable = (max(images_bytes - used_by_containers, 0)
+                   + known_sum([size_or_none(c.get("SizeRw")) for c in stopped])
+                   + known_sum(unused_volumes)
+                   + known_sum([size_or_none(c.get("Size")) for c in cache
+                                if not c.get("Shared") and not c.get("InUse")]))
+    return {
+        "images_bytes": images_bytes,
+        "containers_bytes": known_sum([size_or_none(c.get("SizeRw")) for c in containers]),
+        "volumes_bytes": known_sum(volume_sizes),
+        "build_cache_bytes": build_cache,
+        "images": images,
+        "dangling_images": sum(1 for i in images if not i["tags"]),
+        "stopped_containers": len(stopped),
+        "reclaimable_bytes": reclaimable,
+    }
 
 
-def socket_permission_reason(sock: str) -> str:
-    """Why this user may not use an engine's socket, and the one thing that fixes it: join
-    the socket's group, or log in again when the group was joined after this session began
-    (a process's groups are fixed at login)."""
-    import grp
-    import pwd
-    import stat
-
-    try:
-        user = pwd.getpwuid(os.getuid()).pw_name
-        st = os.stat(sock)
-        group = grp.getgrgid(st.st_gid)
-    except (KeyError, OSError):
-        return f"permission denied on {sock}; run forge as a user who may use it"
-    mode = stat.S_IMODE(st.st_mode)
-    if st.st_gid == 0 or mode & 0o060 != 0o060 or st.st_gid in os.getgroups():
-        # the group cannot help (root's group, no group access) or is already ours
-        return (f"permission denied on {sock} (mode {mode:o}, group {group.gr_name}); "
-                "run forge as a user who may use it, e.g. root")
-    if user in group.gr_mem or pwd.getpwnam(user).pw_gid == st.st_gid:
-        return (f"permission denied on {sock}: {user} is in the '{group.gr_name}' group, but "
-                f"this login session started before that; log in again (or run "
-                f"`newgrp {group.gr_name}`)")
-    return (f"permission denied on {sock}: add {user} to the '{group.gr_name}' group "
-            f"(`sudo usermod -aG {group.gr_name} {user}`, then log in again)")
-
-
-def explain_connection_error(exc: BaseException, endpoint: str, engine: str,
-                             start_hint: str) -> str:
-    """Turn a requests/socket failure into a sentence a user can act on."""
-    # podman-py wraps the requests error in an APIError whose text is only the URL and
-    # "(POST operation failed)": the cause (refused, reset, ...) is further down the chain
-    text = " ".join(f"{e!r} {e}" for e in exception_chain(exc))
-    sock = endpoint.removeprefix("unix://")
-    if "PermissionError" in text or "Permission denied" in text:
-        return socket_permission_reason(sock)
-    if "FileNotFoundError" in text or "No such file" in text:
-        return f"{engine} is not running: no socket at {sock}; {start_hint}"
-    if "ConnectionRefused" in text or "Connection refused" in text:
-        return f"{engine} is not running: {endpoint} refuses connections; {start_hint}"
-    if "Timeout" in text or "timed out" in text:
-        return f"{engine} at {endpoint} did not answer in time; is the daemon hung?"
-    if any(s in text for s in ("RemoteDisconnected", "Connection aborted", "Connection reset",
-                               "BrokenPipe")):
-        # the daemon went away in the middle of a request (killed, crashed, restarted)
-        return (f"{engine} at {endpoint} closed the connection in the middle of a request; "
-                f"did it stop or crash? {start_hint}")
-    return f"{engine} at {endpoint} cannot be reached: {first_line(str(exc))}"
-
-
-def _connection_failed(exc: BaseException) -> bool:
-    """requests could not reach the daemon or lost the connection (not an HTTP error)."""
-    try:
-        from requests.exceptions import ConnectionError as RequestsConnectionError
-    except ImportError:  # pragma: no cover - a dependency of the docker SDK
-        return False
-    return isinstance(exc, RequestsConnectionError)
+def docker_layer_dirs(graph_driver: dict[str, Any]) -> dict[str, str]:
+    """Docker's container layer, its work dir and its ``-init`` layer."""
+    return overlay_layer_dirs(graph_driver)
 
 
 class DockerRuntime:
@@ -195,7 +192,7 @@ class DockerRuntime:
         if is_timeout(exc):
             self.hung = True
             return EngineTimeout(f"docker: {what} did not answer within {self.timeout_s:g} s")
-        if _connection_failed(exc):
+        if connection_failed(exc):
             # the daemon went away mid-run (killed, crashed, socket removed): say so in words,
             # and as RuntimeUnavailable, so the runner stops at once instead of retrying
             return RuntimeUnavailable("docker: " + explain_connection_error(
@@ -216,39 +213,18 @@ class DockerRuntime:
         return True
 
     def image_layers(self, image: str) -> list[str]:
-        data = self.client().inspect_image(image)
+        try:
+            data = self.client().inspect_image(image)
+        except Exception as exc:  # noqa: BLE001
+            raise self.engine_error("image inspect", exc) from None
         return list(data.get("RootFS", {}).get("Layers", []))
-
-    def pull(self, image: str, timeout_s: float) -> None:
-        """The SDK's pull streams without a read timeout, so it runs in a worker thread that
-        we stop waiting for after ``timeout_s``."""
-        import threading
-
-        repo, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
-        client = self.client()
-        failure: list[BaseException] = []
-
-        def work() -> None:
-            try:
-                client.pull(repo, tag=tag or "latest")
-            except BaseException as exc:  # noqa: BLE001 - reported by the caller's thread
-                failure.append(exc)
-
-        worker = threading.Thread(target=work, daemon=True, name="forge-docker-pull")
-        worker.start()
-        worker.join(timeout_s)
-        if worker.is_alive():
-            raise ImageError(f"docker could not pull {image} within {timeout_s:g} s; check the "
-                             "registry or pull it yourself")
-        if failure:
-            raise ImageError(f"docker could not pull {image}: {first_line(str(failure[0]))}")
 
     def import_tar(self, tar_path: Path, image: str) -> None:
         repo, _, tag = image.rpartition(":")
         try:
             self.client().import_image(src=str(tar_path), repository=repo, tag=tag)
         except Exception as exc:  # noqa: BLE001
-            if is_timeout(exc) or _connection_failed(exc):  # hung or gone, not a bad tar
+            if is_timeout(exc) or connection_failed(exc):  # hung or gone, not a bad tar
                 raise self.engine_error(f"import {tar_path}", exc) from None
             raise ImageError(f"docker could not import {tar_path}: {first_line(str(exc))}") \
                 from None
@@ -256,13 +232,184 @@ class DockerRuntime:
     def export_rootfs(self, image: str, dest: Path, ctx: RunContext) -> None:
         """Unpack the image's filesystem into ``dest`` (for bare OCI bundles)."""
         client = self.client()
-        cid = client.create_container(image, command=["true"], labels=ctx.labels())["Id"]
         try:
-            data = b"".join(client.export(cid))
+            cid = client.create_container(image, command=["true"], labels=ctx.labels())["Id"]
+        except Exception as exc:  # noqa: BLE001
+            raise self.engine_error("create", exc) from None
+        try:
+            try:
+                data = b"".join(client.export(cid))
+            except Exception as exc:  # noqa: BLE001
+                raise self.engine_error(f"export {image}", exc) from None
             with tarfile.open(fileobj=io.BytesIO(data)) as tar:
                 safetar.extract(tar, dest)
         finally:
-            client.remove_container(cid, force=True)
+            self._remove_quietly(cid)  # labelled: the run's cleanup retries
+
+    # -- the image store (ImageStore: the image benchmark) ---------------------------------
+    def inspect_image(self, ref: str) -> ImageFacts | None:
+        from docker.errors import ImageNotFound, NotFound
+
+        try:
+            data = self.client().inspect_image(ref)
+        except (ImageNotFound, NotFound):
+            return None
+        except Exception as exc:  # noqa: BLE001 - every engine failure becomes one line
+            raise self.engine_error(f"inspect {ref}", exc) from None
+        return ImageFacts(data["Id"], tuple(data.get("RepoTags") or ()))
+
+    def list_images(self) -> list[ImageFacts]:
+        try:
+            images = self.client().images()
+        except Exception as exc:  # noqa: BLE001
+            raise self.engine_error("image list", exc) from None
+        return [ImageFacts(i["Id"], tuple(t for t in i.get("RepoTags") or ()
+                                          if t != "<none>:<none>")) for i in images]
+
+    def remove_image(self, ref: str, force: bool) -> None:
+        from docker.errors import ImageNotFound, NotFound
+
+        try:
+            self.client().remove_image(ref, force=force)
+        except (ImageNotFound, NotFound):
+            return
+        except Exception as exc:  # noqa: BLE001
+            raise self.engine_error(f"remove {ref}", exc) from None
+
+    def save_image(self, ref: str) -> bytes:
+        try:
+            return b"".join(self.client().get_image(ref))
+        except Exception as exc:  # noqa: BLE001
+            raise self.engine_error(f"save {ref}", exc) from None
+
+    def _post_stream(self, what: str, path: str, timeout_s: float, *, params: dict[str, Any],
+                     data: bytes | None = None, headers: dict[str, str] | None = None) -> None:
+        """POST through the SDK's raw ``post`` (its ``pull`` passes ``timeout=None``) and read
+        the streamed answer to its end; an ``error`` object in a 200 answer is a failure too.
+        A daemon silent for the adapter's timeout is hung; one still streaming after
+        ``timeout_s`` is only too slow."""
+        client = self.client()
+        url = f"{client.base_url}/v{client.api_version}{path}"
+        deadline = time.monotonic() + timeout_s
+        try:
+            resp = client.post(url, params=params, data=data, headers=headers or {},
+                               stream=True, timeout=(self.timeout_s,
+                                                     min(timeout_s, self.timeout_s)))
+            with contextlib.closing(resp):
+                if resp.status_code >= 400:
+                    objs = list(json_objects(resp.text))
+                    message = objs[0].get("message") if objs else resp.text
+                    raise EngineError(f"docker: {what} failed: {first_line(str(message))}")
+                for line in resp.iter_lines():
+                    if time.monotonic() > deadline:
+                        raise EngineError(f"docker: {what} did not finish within "
+                                          f"{timeout_s:g} s")
+                    for obj in json_objects(line.decode(errors="replace")):
+                        if err := stream_error(obj):
+                            raise EngineError(f"docker: {what} failed: {first_line(err)}")
+        except ForgeError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self.engine_error(what, exc) from None
+
+    def load_image(self, data: bytes, timeout_s: float) -> None:
+        self._post_stream("load", "/images/load", timeout_s, params={"quiet": "1"}, data=data,
+                          headers={"Content-Type": "application/x-tar"})
+
+    def push_image(self, ref: str, dest: str, timeout_s: float, tls_verify: bool = True) -> None:
+        """Tag ``ref`` as ``dest`` and push it. ``tls_verify`` is dockerd's to decide (its
+        insecure-registries, loopback by default), so it is not sent."""
+        repo, tag = split_tag(dest)
+        try:
+            self.client().tag(ref, repo, tag)
+        except Exception as exc:  # noqa: BLE001
+            raise self.engine_error(f"tag {ref} as {dest}", exc) from None
+        self._post_stream(f"push {dest}", f"/images/{quote(repo, safe='/:')}/push", timeout_s,
+                          params={"tag": tag}, headers={"X-Registry-Auth": _EMPTY_AUTH})
+
+    def pull(self, image: str, timeout_s: float, tls_verify: bool = True) -> None:
+        """The one pull, for preparing the benchmark image and for the image benchmark
+        (``tls_verify``: see ``push_image``)."""
+        repo, tag = split_tag(image)
+        self._post_stream(f"pull {image}", "/images/create", timeout_s,
+                          params={"fromImage": repo, "tag": tag},
+                          headers={"X-Registry-Auth": _EMPTY_AUTH})
+
+    # -- store usage (StoreUsage: the disk benchmark) --------------------------------------
+    def store_usage(self, image: str) -> StoreReport:
+        try:
+            df = self.client().df()
+            info = self.client().info()
+        except Exception as exc:  # noqa: BLE001 - SDK and socket errors become one line
+            raise self.engine_error("system df", exc) from None
+        return StoreReport(docker_df_fields(df), info.get("DockerRootDir") or "/var/lib/docker")
+
+    @contextlib.contextmanager
+    def container_footprint(self, image: str, ctx: RunContext) -> Iterator[Footprint]:
+        """A created (never started) container and the directories docker made for it."""
+        client = self.client()
+        try:
+            info = client.info()
+        except Exception as exc:  # noqa: BLE001
+            raise self.engine_error("info", exc) from None
+        root = info.get("DockerRootDir") or "/var/lib/docker"
+        driver = info.get("Driver") or "overlay2"
+        try:
+            cid = client.create_container(image, command=["true"], labels=ctx.labels(),
+                                          host_config=self.host_config(RunSpec(image)))["Id"]
+        except Exception as exc:  # noqa: BLE001
+            raise self.engine_error("create", exc) from None
+        fp = Footprint(cid)
+        try:
+            try:
+                inspected = client.inspect_container(cid)
+                listed = client.containers(all=True, size=True, filters={"id": cid})
+            except Exception as exc:  # noqa: BLE001
+                raise self.engine_error("inspect", exc) from None
+            if listed:  # docker leaves SizeRw out when it is 0
+                fp.size_rw_bytes = size_or_none(listed[0].get("SizeRw", 0))
+                fp.size_root_fs_bytes = size_or_none(listed[0].get("SizeRootFs"))
+            fp.dirs = {"container_dir_bytes": os.path.join(root, "containers", cid)}
+            layers = docker_layer_dirs(inspected.get("GraphDriver") or {})
+            if "layer_bytes" not in layers:
+                fp.complete = False
+                fp.warnings.append(
+                    f"the {driver} storage driver does not expose the container's layer "
+                    "directory; per_container_bytes is not reported (see "
+                    "container_size_rw_bytes)")
+            else:
+                fp.dirs.update(layers)
+                layerdb = os.path.join(root, "image", driver, "layerdb", "mounts", cid)
+                if os.path.isdir(layerdb):  # mount-id, init-id, parent: docker's record
+                    fp.dirs["layerdb_bytes"] = layerdb
+            yield fp
+        finally:
+            try:
+                client.remove_container(cid, force=True)
+            except Exception as exc:  # noqa: BLE001 - the run's cleanup retries by label
+                fp.warnings.append(f"could not remove container {cid[:12]}: "
+                                   f"{first_line(str(exc))}; the run's cleanup retries")
+
+    # -- container facts (ContainerFacts: resources, the tray) ----------------------------
+    default_store_root = "/var/lib/docker"
+
+    def store_root(self) -> str | None:
+        try:
+            root = self.client().info().get("DockerRootDir")
+        except Exception as exc:  # noqa: BLE001
+            raise self.engine_error("info", exc) from None
+        return str(root) if root else None
+
+    def container_counts(self) -> tuple[int, int]:
+        try:
+            containers = self.client().containers(all=True)
+        except Exception as exc:  # noqa: BLE001
+            raise self.engine_error("container list", exc) from None
+        return sum(1 for c in containers if c.get("State") == "running"), len(containers)
+
+    def quick_running_count(self, timeout_s: float) -> int | None:
+        data = unix_get_json(self.endpoint, "/containers/json", timeout_s)
+        return len(data) if isinstance(data, list) else None
 
     # -- measuring --------------------------------------------------------------------------
     def prepare(self, spec: RunSpec, ctx: RunContext) -> None:
@@ -395,7 +542,7 @@ class DockerRuntime:
             if run_id is not None:
                 if labels.get(LABEL_RUN) != run_id:
                     continue
-            elif owner_alive(labels.get(LABEL_OWNER, "")):
+            elif not is_leftover(labels.get(LABEL_OWNER, ""), labels.get(LABEL_RUN, "")):
                 continue
             removed += self._remove_quietly(c["Id"])
         return removed

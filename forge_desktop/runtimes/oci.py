@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import time
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -39,7 +40,12 @@ from forge_desktop.models import (
     RuntimeKind,
     Sample,
 )
-from forge_desktop.runtimes.base import oci_container_id, oci_owner_alive
+from forge_desktop.runtimes.base import (
+    Footprint,
+    StoreReport,
+    oci_container_id,
+    oci_is_leftover,
+)
 from forge_desktop.runtimes.common import Clock, first_line, run_cmd, timed_cmd
 from forge_desktop.runtimes.nshelper import NamespaceHelper
 
@@ -280,6 +286,32 @@ class OciRuntime:
         if self.mode == "cgroup2-namespace" and self._helper is None:
             self._helper = self._start_helper()
 
+    # -- store usage (StoreUsage: the disk benchmark) --------------------------------------
+    def store_usage(self, image: str) -> StoreReport:
+        """No image store: forge's bundle is it, and its rootfs is the image."""
+        return StoreReport({}, str(bundle_root(image)),
+                           image_dirs={image: str(rootfs_dir(image))})
+
+    @contextlib.contextmanager
+    def container_footprint(self, image: str, ctx: RunContext) -> Iterator[Footprint]:
+        """A run adds only a directory with config.json: every container shares the bundle's
+        rootfs read-only (no copy, no writable layer)."""
+        root = bundle_root(image)
+        # A run id of its own: the run dir is named after it (plus the settings), so it can
+        # be found by that prefix and removed without touching the dir a startup measurement
+        # of the same run (compare) may be using.
+        own = RunContext(run_id=f"{ctx.run_id}-disk", owner=ctx.owner)
+        try:
+            self.prepare(RunSpec(image), own)
+            made = sorted((root / "runs").glob(f"{own.run_id}*"))
+            if len(made) != 1:
+                raise EngineError(f"{self.name}: expected one run directory for {own.run_id} "
+                                  f"under {root / 'runs'}, found {len(made)}")
+            yield Footprint(made[0].name, {"bundle_dir_bytes": str(made[0])})
+        finally:
+            for leftover in (root / "runs").glob(f"{own.run_id}*"):
+                shutil.rmtree(leftover, ignore_errors=True)
+
     def _in_namespace(self) -> NamespaceHelper | None:
         if self.mode != "cgroup2-namespace":
             return None
@@ -353,7 +385,7 @@ class OciRuntime:
             ids = [i for i in self._list_ids() if i.startswith(OCI_ID_PREFIX)]
             suffix = f"-{run_id.rsplit('-', 1)[-1]}-" if run_id else None
             for cid in ids:
-                if (suffix and suffix not in cid) or (not suffix and oci_owner_alive(cid)):
+                if (suffix and suffix not in cid) or (not suffix and not oci_is_leftover(cid)):
                     continue
                 removed += run_cmd([*self._base(), "delete", "-f", cid], self.timeout_s,
                                    f"{self.name} delete").returncode == 0

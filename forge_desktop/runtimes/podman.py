@@ -15,11 +15,19 @@ import subprocess
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forge_desktop import safetar
-from forge_desktop.errors import EngineError, EngineTimeout, ImageError, RuntimeUnavailable
+from forge_desktop.errors import (
+    EngineError,
+    EngineTimeout,
+    ForgeError,
+    ImageError,
+    RuntimeUnavailable,
+)
+from forge_desktop.hostfacts import cgroup_version
 from forge_desktop.models import (
     LABEL_OWNER,
     LABEL_RUN,
@@ -29,16 +37,31 @@ from forge_desktop.models import (
     RuntimeKind,
     Sample,
 )
-from forge_desktop.profiling.procmem import find_pids
-from forge_desktop.results.environment import cgroup_version
-from forge_desktop.runtimes.base import owner_alive
-from forge_desktop.runtimes.common import Clock, first_line, ms, run_cmd, timed_cmd, to_exec_ms
-from forge_desktop.runtimes.docker import explain_connection_error, is_timeout
+from forge_desktop.procfs import cmdline, find_pids
+from forge_desktop.runtimes.base import Footprint, ImageFacts, StoreReport, is_leftover
+from forge_desktop.runtimes.common import (
+    Clock,
+    explain_connection_error,
+    first_line,
+    is_timeout,
+    json_objects,
+    known_sum,
+    ms,
+    overlay_layer_dirs,
+    run_cmd,
+    size_or_none,
+    stream_error,
+    timed_cmd,
+    to_exec_ms,
+    unix_get_json,
+)
 
 if TYPE_CHECKING:
     import podman
 
 WAIT_INTERVAL = "10ms"
+SAVE_TIMEOUT_S = 120.0
+"""Ceiling on saving an image (the image benchmark's ~2 MB one)."""
 START_HINT = ("start the API service (`podman system service --time=0 "
               "unix:///run/podman/podman.sock &`, or `make run` in the forge checkout)")
 
@@ -52,13 +75,6 @@ def default_socket() -> str:
         return "unix:///run/podman/podman.sock"
     runtime_dir = os.environ.get("XDG_RUNTIME_DIR", f"/run/user/{os.getuid()}")
     return f"unix://{runtime_dir}/podman/podman.sock"
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_text().split("\0")
-    except OSError:
-        return []
 
 
 @functools.cache
@@ -104,6 +120,54 @@ def rootless_reason() -> str | None:
         return (f"rootless podman needs {' and '.join(missing)} to map {user}'s /etc/subuid "
                 "range: install the 'uidmap' package (`sudo apt install uidmap`)")
     return None
+
+
+def podman_df_fields(df: dict[str, Any]) -> dict[str, Any]:
+    """Disk entry fields from libpod's ``GET /system/df``. Podman lists an image once per
+    name; they are merged by id. The store total is the unique bytes of every image plus the
+    largest shared part (how ``podman system df`` adds them up). Podman keeps no build cache
+    apart from images, so ``build_cache_bytes`` is null."""
+    by_id: dict[str, dict[str, Any]] = {}
+    unused: dict[str, int] = {}
+    for img in df.get("Images") or []:
+        image_id = img.get("ImageID")
+        repo, tag = img.get("Repository"), img.get("Tag")
+        entry = by_id.setdefault(image_id, {"id": image_id, "tags": [],
+                                            "size_bytes": size_or_none(img.get("Size")),
+                                            "shared_bytes": size_or_none(img.get("SharedSize")),
+                                            "unique_bytes": size_or_none(img.get("UniqueSize"))})
+        if repo and repo != "<none>":
+            name = f"{repo}:{tag}" if tag and tag != "<none>" else repo
+            if name not in entry["tags"]:
+                entry["tags"].append(name)
+        if (img.get("Containers") or 0) == 0:
+            unused[image_id] = entry["unique_bytes"] or 0
+    images = [{k: v for k, v in e.items() if k != "unique_bytes"} for e in by_id.values()]
+    uniques = [e["unique_bytes"] for e in by_id.values()]
+    shared = [e["shared_bytes"] for e in by_id.values() if e["shared_bytes"] is not None]
+    containers = df.get("Containers") or []
+    stopped = [c for c in containers if c.get("Status") != "running"]
+    volumes = df.get("Volumes") or []
+    return {
+        "images_bytes": known_sum(uniques) + max(shared, default=0),
+        "containers_bytes": known_sum([size_or_none(c.get("RWSize")) for c in containers]),
+        "volumes_bytes": known_sum([size_or_none(v.get("Size")) for v in volumes]),
+        "build_cache_bytes": None,
+        "images": images,
+        "dangling_images": sum(1 for i in images if not i["tags"]),
+        "stopped_containers": len(stopped),
+        "reclaimable_bytes": (sum(unused.values())
+                              + known_sum([size_or_none(c.get("RWSize")) for c in stopped])
+                              + known_sum([size_or_none(v.get("ReclaimableSize"))
+                                           for v in volumes])),
+    }
+
+
+def podman_layer_dirs(graph_driver: dict[str, Any]) -> dict[str, str]:
+    """Podman's container layer: the parent of UpperDir (and of WorkDir, if elsewhere)."""
+    dirs = overlay_layer_dirs(graph_driver)
+    dirs.pop("init_layer_bytes", None)  # podman has no init layer; never count an image's
+    return dirs
 
 
 class PodmanRuntime:
@@ -301,20 +365,6 @@ class PodmanRuntime:
         data = self.call("GET", f"/images/{image}/json")
         return list(data.get("RootFS", {}).get("Layers", []))
 
-    def pull(self, image: str, timeout_s: float) -> None:
-        try:
-            body = self.call("POST", "/images/pull", params={"reference": image, "quiet": True},
-                             timeout_s=timeout_s)
-        except EngineError as exc:
-            raise ImageError(f"podman could not pull {image}: {exc}") from None
-        # libpod answers 200 and reports a failed pull in the (streamed) body
-        reports = [body] if isinstance(body, dict) else [
-            json.loads(line) for line in str(body or "").splitlines() if line.startswith("{")]
-        for report in reports:
-            if isinstance(report, dict) and report.get("error"):
-                raise ImageError(f"podman could not pull {image}: "
-                                 f"{first_line(report['error'])}")
-
     def import_tar(self, tar_path: Path, image: str) -> None:
         client = self.client()
         with open(tar_path, "rb") as fh:
@@ -332,13 +382,142 @@ class PodmanRuntime:
                          body={"image": image, "command": ["true"], "labels": ctx.labels()})["Id"]
         try:
             client = self.client()
-            resp = client.api.get(f"/containers/{cid}/export", stream=True,
-                                  timeout=self.timeout_s)
-            resp.raise_for_status()
+            try:
+                resp = client.api.get(f"/containers/{cid}/export", stream=True,
+                                      timeout=self.timeout_s)
+            except Exception as exc:  # noqa: BLE001
+                raise self.engine_error(f"export {image}", exc) from None
+            if resp.status_code >= 400:
+                raise EngineError(f"podman: export {image} failed: {first_line(resp.text)}")
             with tarfile.open(fileobj=resp.raw, mode="r|") as tar:
                 safetar.extract(tar, dest)
         finally:
             self.call("DELETE", f"/containers/{cid}", params={"force": True}, ok_404=True)
+
+    # -- the image store (ImageStore: the image benchmark) ---------------------------------
+    def inspect_image(self, ref: str) -> ImageFacts | None:
+        data = self.call("GET", f"/images/{ref}/json", ok_404=True)
+        if data is None:
+            return None
+        return ImageFacts(str(data["Id"]), tuple(data.get("RepoTags") or ()))
+
+    def list_images(self) -> list[ImageFacts]:
+        data = self.call("GET", "/images/json") or []
+        return [ImageFacts(str(i["Id"]), tuple(i.get("RepoTags") or ())) for i in data]
+
+    def remove_image(self, ref: str, force: bool) -> None:
+        self.call("DELETE", f"/images/{ref}", params={"force": force}, ok_404=True)
+
+    def _raw(self, method: str, what: str, path: str, timeout_s: float,
+             **kwargs: Any) -> bytes:
+        """The whole answer's body. A service that sends nothing for the adapter's timeout is
+        hung (the read timeout); one still streaming after ``timeout_s`` is only too slow."""
+        api = self.client().api  # refuses at once once the service is hung
+        deadline = time.monotonic() + timeout_s
+        body = bytearray()
+        try:
+            resp = (api.get if method == "GET" else api.post)(
+                path, timeout=self.timeout_s, stream=True, **kwargs)
+            with contextlib.closing(resp):
+                for chunk in resp.iter_content(65536):
+                    body += chunk
+                    if time.monotonic() > deadline:
+                        raise EngineError(f"podman: {what} did not finish within "
+                                          f"{timeout_s:g} s")
+        except ForgeError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self.engine_error(what, exc, self.timeout_s) from None
+        if resp.status_code >= 400:
+            objs = list(json_objects(body.decode(errors="replace")))
+            message = (objs[0].get("message") or objs[0].get("cause")) if objs \
+                else body.decode(errors="replace")
+            raise EngineError(f"podman: {what} failed: {first_line(str(message))}")
+        return bytes(body)
+
+    @staticmethod
+    def _check_stream(what: str, body: bytes) -> None:
+        """libpod answers 200 and reports a failed push or pull inside the body."""
+        for obj in json_objects(body.decode(errors="replace")):
+            if err := stream_error(obj):
+                raise EngineError(f"podman: {what} failed: {first_line(err)}")
+
+    def save_image(self, ref: str) -> bytes:
+        return self._raw("GET", f"save {ref}", f"/images/{ref}/get", SAVE_TIMEOUT_S,
+                         params={"format": "docker-archive"})
+
+    def load_image(self, data: bytes, timeout_s: float) -> None:
+        self._raw("POST", "load", "/images/load", timeout_s, data=data,
+                  headers={"content-type": "application/x-tar"})
+
+    def push_image(self, ref: str, dest: str, timeout_s: float, tls_verify: bool = True) -> None:
+        body = self._raw("POST", f"push {dest}", f"/images/{ref}/push", timeout_s,
+                         params={"destination": dest, "tlsVerify": str(tls_verify).lower()})
+        self._check_stream(f"push {dest}", body)
+
+    def pull(self, image: str, timeout_s: float, tls_verify: bool = True) -> None:
+        """The one pull, for preparing the benchmark image and for the image benchmark."""
+        # not quiet: libpod streams progress while it pulls, so a slow pull keeps answering
+        # within the read timeout and only a hung service is taken for one
+        body = self._raw("POST", f"pull {image}", "/images/pull", timeout_s,
+                         params={"reference": image, "tlsVerify": str(tls_verify).lower(),
+                                 "quiet": "false"})
+        self._check_stream(f"pull {image}", body)
+
+    # -- store usage (StoreUsage: the disk benchmark) --------------------------------------
+    def store_usage(self, image: str) -> StoreReport:
+        df = self.call("GET", "/system/df") or {}
+        info = self.call("GET", "/info") or {}
+        root = (info.get("store") or {}).get("graphRoot")
+        report = StoreReport(podman_df_fields(df), root or None)
+        if not root:
+            report.warnings.append("podman did not report its store path (store.graphRoot)")
+        return report
+
+    @contextlib.contextmanager
+    def container_footprint(self, image: str, ctx: RunContext) -> Iterator[Footprint]:
+        """A created (never started) container and the directories podman made for it."""
+        root = ((self.call("GET", "/info") or {}).get("store") or {}).get("graphRoot")
+        cid = self.call("POST", "/containers/create",
+                        body=self.create_body(RunSpec(image), ctx))["Id"]
+        fp = Footprint(cid)
+        try:
+            inspected = self.call("GET", f"/containers/{cid}/json", params={"size": True}) or {}
+            fp.size_rw_bytes = size_or_none(inspected.get("SizeRw"))
+            fp.size_root_fs_bytes = size_or_none(inspected.get("SizeRootFs"))
+            layers = podman_layer_dirs(inspected.get("GraphDriver") or {})
+            if not root or "layer_bytes" not in layers:
+                driver = (inspected.get("GraphDriver") or {}).get("Name")
+                fp.complete = False
+                fp.warnings.append(
+                    f"podman's {driver} storage driver does not expose the container's layer "
+                    "directory; per_container_bytes is not reported (see "
+                    "container_size_rw_bytes)")
+            else:
+                fp.dirs = {"container_dir_bytes": os.path.join(root, "overlay-containers",
+                                                               cid), **layers}
+            yield fp
+        finally:
+            try:
+                self.call("DELETE", f"/containers/{cid}", params={"force": True}, ok_404=True)
+            except ForgeError as exc:
+                fp.warnings.append(f"could not remove container {cid[:12]}: {exc}; "
+                                   "the run's cleanup retries")
+
+    # -- container facts (ContainerFacts: resources, the tray) ----------------------------
+    default_store_root = "/var/lib/containers/storage"
+
+    def store_root(self) -> str | None:
+        root = ((self.call("GET", "/info") or {}).get("store") or {}).get("graphRoot")
+        return str(root) if root else None
+
+    def container_counts(self) -> tuple[int, int]:
+        containers = self.call("GET", "/containers/json", params={"all": True}) or []
+        return sum(1 for c in containers if c.get("State") == "running"), len(containers)
+
+    def quick_running_count(self, timeout_s: float) -> int | None:
+        data = unix_get_json(default_socket(), "/v4.0.0/libpod/containers/json", timeout_s)
+        return len(data) if isinstance(data, list) else None
 
     # -- measuring --------------------------------------------------------------------------
     def prepare(self, spec: RunSpec, ctx: RunContext) -> None:
@@ -416,7 +595,7 @@ class PodmanRuntime:
         sock = str(self._socket_path() or "")
         services = find_pids(lambda name, cmd: name == "podman" and "service" in cmd
                              and "system" in cmd)
-        mine = [p for p in services if sock and any(sock in a for a in _cmdline(p))]
+        mine = [p for p in services if sock and any(sock in a for a in cmdline(p))]
         return mine or services
 
     def start_detached(self, spec: RunSpec, ctx: RunContext, seq: int) -> str:
@@ -473,7 +652,7 @@ class PodmanRuntime:
             if run_id is not None:
                 if labels.get(LABEL_RUN) != run_id:
                     continue
-            elif owner_alive(labels.get(LABEL_OWNER, "")):
+            elif not is_leftover(labels.get(LABEL_OWNER, ""), labels.get(LABEL_RUN, "")):
                 continue
             if via_cli:
                 try:

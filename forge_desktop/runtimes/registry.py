@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
-from importlib.metadata import entry_points
 
 from forge_desktop.config import Config
 from forge_desktop.errors import RuntimeUnavailable, UsageError
@@ -14,15 +13,23 @@ from forge_desktop.runtimes.base import Runtime
 ENTRY_POINT_GROUP = "forge_desktop.runtimes"
 
 
-def known_runtimes(config: Config) -> list[Runtime]:
-    from forge_desktop.runtimes.command import CommandRuntime
+def builtin_engines(timeout_s: float) -> list[Runtime]:
+    """The engines forge ships adapters for, not yet connected (constructing one is cheap:
+    its SDK is imported on the first request)."""
     from forge_desktop.runtimes.docker import DockerRuntime
-    from forge_desktop.runtimes.oci import OciRuntime
     from forge_desktop.runtimes.podman import PodmanRuntime
 
+    return [DockerRuntime(timeout_s), PodmanRuntime(timeout_s)]
+
+
+def known_runtimes(config: Config) -> list[Runtime]:
+    from importlib.metadata import entry_points  # not for the tray's engine_counts: heavy
+
+    from forge_desktop.runtimes.command import CommandRuntime
+    from forge_desktop.runtimes.oci import OciRuntime
+
     t = config.timeout_s
-    found: list[Runtime] = [DockerRuntime(t), PodmanRuntime(t), OciRuntime("runc", t),
-                            OciRuntime("crun", t)]
+    found: list[Runtime] = [*builtin_engines(t), OciRuntime("runc", t), OciRuntime("crun", t)]
     found += [CommandRuntime(c, t) for c in config.command_runtimes]
     names = {r.name for r in found}
     for ep in entry_points(group=ENTRY_POINT_GROUP):

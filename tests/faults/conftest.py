@@ -2,15 +2,10 @@
 frozen mid-run, a registry dying mid-pull, concurrent runs.
 
 Faults that would disturb the shared engines other tests use (killing or freezing a daemon,
-leaving a dead run's containers behind) are injected into engines of our own, started here:
-
-- ``private_dockerd``: a second dockerd with its own socket, data-root, exec-root (and so its
-  own containerd), pidfile; forge reaches it through DOCKER_HOST.
-- ``private_podman``: podman with its own storage (CONTAINERS_STORAGE_CONF) and tmp_dir
-  (CONTAINERS_CONF), and a ``podman system service`` on its own socket (CONTAINER_HOST). The
-  same environment also drives forge's *temporary* podman service (started when the default
-  socket is missing), inside a private mount namespace where a tmpfs hides /run/podman.
-- a registry per test that needs one (``start_registry``).
+leaving a dead run's containers behind) are injected into engines of our own: the private
+dockerd and podman service of tests/engines.py (fixtures ``dockerd``/``private_dockerd`` and
+``podman``/``private_podman``, shared with the GUI tests), and a registry per test that needs
+one (``start_registry``, here).
 
 Only runc's state directory (/run/runc) cannot be private: forge has no option for runc's
 --root. A test that SIGKILLs forge on runc leaves dead-owner containers there for the second
@@ -42,70 +37,100 @@ from pathlib import Path
 import psutil
 import pytest
 
-DOCKER = "/usr/bin/docker" if Path("/usr/bin/docker").exists() else "docker"
+# The private engines and the helpers that inspect a store live in tests/engines.py (the GUI
+# tests use them too); they are re-exported here for the fault tests' imports.
+from tests.engines import (
+    DOCKER,
+    ENGINE_VARS,
+    LABEL_OWNER,
+    LABEL_RUN,
+    NS_SCRIPT,
+    STORES,
+    Container,
+    PrivateDockerd,
+    PrivatePodman,
+    base_env,
+    kill_tree,
+    labelled,
+    owned_by,
+    processes_mentioning,
+    sh,
+    unix_http_ok,
+    unmount_under,
+    wait_for,
+)
+
+__all__ = ["DENSITY_KILLED_EXIT_S", "DOCKER", "ENGINE_FROZEN_EXIT_S", "ENGINE_KILLED_EXIT_S",
+           "ENGINE_VARS", "HUGE_CONFIG_S", "LABEL_OWNER", "LABEL_RUN", "NS_SCRIPT",
+           "REGISTRY_KILLED_EXIT_S", "SIGNAL_EXIT_S", "STORES", "SWEEP_RUN_S", "TEMP_REPO",
+           "TEMP_SERVICE_EXIT_S", "TIMEOUT_S", "Container", "Forge", "PrivateDockerd",
+           "PrivatePodman", "Registry", "Spawn", "base_env", "descendants", "free_port",
+           "kill_tree",
+           "labelled", "leaks_of", "oci_ids", "owned_by", "processes_mentioning", "results",
+           "runc_has", "sh", "still_running", "temp_images", "temp_images_of",
+           "temporary_services", "unix_http_ok", "unmount_under", "wait_for", "write_timeout"]
+
 TEMP_REPO = "forge-bench-tmp"
-LABEL_RUN = "io.forge.benchmark"
-LABEL_OWNER = "io.forge.owner"
 TIMEOUT_S = 5
 """``[benchmark] timeout_s`` of the engine-fault tests."""
-ENGINE_VARS = ("DOCKER_HOST", "CONTAINER_HOST", "CONTAINERS_CONF", "CONTAINERS_STORAGE_CONF")
+
+
+# -- time bounds ------------------------------------------------------------------------------
+# Each is a figure of docs/RELIABILITY.md (the row named) plus a stated margin. The margins come
+# from 5 runs of tests/faults/test_interrupts.py, test_engine_faults.py and test_hostile.py's
+# huge configs on a 2-core VM shared with seven other test sessions (load average 7-10, twice
+# the 3-5 under which RELIABILITY.md was measured): each margin covers the slowest time seen
+# there with about 50% to spare, since exit and cleanup are CPU-bound and stretch with load.
+# Hang guards (`Forge.finish(timeout=...)`) are separate and far longer.
+
+SIGNAL_EXIT_S = 1.2 + 2.3
+"""Signal mid-run to exit 130: "Exit 130 0.1-1.2 s after the signal"; slowest seen 2.26 s
+(SIGTERM during `image`)."""
+TEMP_SERVICE_EXIT_S = 0.7 + 1.3
+"""Signal with forge's temporary podman service: "exit 130 0.3-0.7 s after the signal";
+slowest seen 1.28 s."""
+SWEEP_RUN_S = 2.2 + 7.8
+"""The run after a SIGKILLed one, sweep included: "that run takes 1.4-2.2 s in all"; slowest
+seen 6.44 s (podman)."""
+ENGINE_KILLED_EXIT_S = 2.3 + 5.2
+"""dockerd or the podman service SIGKILLed mid-run to forge's exit: "Exit 1 in 1.0-2.3 s"
+(podman 0.9-1.6 s); slowest seen 4.86 s (dockerd during `compare`). That forge noticed the
+death rather than timing out is the error line's ("did not answer within" is not in it)."""
+DENSITY_KILLED_EXIT_S = 0.4 + 1.6
+"""dockerd SIGKILLed mid-density to exit: "Exit 1 in 0.4 s"; slowest seen 1.05 s."""
+ENGINE_FROZEN_EXIT_S = 6.7 + 8.3
+"""dockerd or the podman service frozen mid-run to exit: "Exit 1 5.8-6.7 s after the freeze
+(timeout 5 s)"; slowest seen 11.4 s (podman; dockerd 10.0 s), i.e. 6.4 s after the timeout."""
+REGISTRY_KILLED_EXIT_S = 15.0 + 5.0
+"""Registry SIGKILLed mid-pull to exit: "Exit 1 in 11-15 s after the kill"; slowest seen
+14.98 s (median 13.0 s)."""
+HUGE_CONFIG_S = 6.0 + 6.0
+"""A megabytes-large config.toml parsed or refused: "in under 6 s"; slowest seen 8.33 s
+(a 1 M-element array; median 4.06 s)."""
 
 
 # -- small helpers --------------------------------------------------------------------------
 
-def sh(*argv: str, env: dict[str, str] | None = None, timeout: float = 60,
-       check: bool = False) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout,
-                          env=env, check=False, stdin=subprocess.DEVNULL)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr}")
-    return proc
+_running: list[pytest.Item] = []
 
 
-def base_env(**extra: str) -> dict[str, str]:
-    """The test's environment without any engine endpoint, plus ``extra``: runs on the shared
-    engines get their defaults, runs on a private engine name it explicitly."""
-    env = {k: v for k, v in os.environ.items() if k not in ENGINE_VARS}
-    env.update(extra)
-    return env
+@pytest.fixture(autouse=True)
+def _recorded_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    _running.append(request.node)
+    yield
+    _running.pop()
 
 
-def wait_for(what: str, predicate: Callable[[], bool], timeout_s: float,
-             interval_s: float = 0.05, alive: subprocess.Popen[str] | None = None) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if alive is not None and alive.poll() is not None:
-            out, err = alive.communicate()
-            raise AssertionError(f"forge exited ({alive.returncode}) before {what}:\n{err}")
-        if time.monotonic() > deadline:
-            stacks = ""
-            if alive is not None:  # where forge is stuck: faulthandler dumps on SIGABRT
-                alive.send_signal(signal.SIGABRT)
-                stacks = "\n" + alive.communicate()[1][-3000:]
-            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}{stacks}")
-        time.sleep(interval_s)
+def record(name: str, value: float) -> None:
+    """A figure of the running test for docs/RELIABILITY.md (scripts/reliability_doc.py reads
+    them from tests/artifacts/faults-report.json)."""
+    _running[-1].user_properties.append((name, round(value, 3)))
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def unix_http_ok(sock: Path, path: str = "/_ping") -> bool:
-    if not sock.exists():
-        return False
-    conn = http.client.HTTPConnection("localhost", timeout=2)
-    conn.sock = socket.socket(socket.AF_UNIX)
-    try:
-        conn.sock.settimeout(2)
-        conn.sock.connect(str(sock))
-        conn.request("GET", path)
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
 
 
 def descendants(pid: int) -> list[psutil.Process]:
@@ -125,68 +150,7 @@ def still_running(procs: Sequence[psutil.Process]) -> list[str]:
     return alive
 
 
-def processes_mentioning(text: str) -> list[psutil.Process]:
-    found = []
-    for p in psutil.process_iter(["cmdline"]):
-        with contextlib.suppress(psutil.Error):
-            if any(text in a for a in p.info["cmdline"] or []):
-                found.append(p)
-    return found
-
-
-def kill_tree(procs: Sequence[psutil.Process]) -> None:
-    everything = list(procs)
-    for p in procs:
-        with contextlib.suppress(psutil.Error):
-            everything += p.children(recursive=True)
-    for p in everything:
-        with contextlib.suppress(psutil.Error):
-            p.kill()
-    psutil.wait_procs(everything, timeout=10)
-
-
-def unmount_under(root: Path) -> None:
-    """Lazily unmount everything mounted under ``root`` (deepest first) so it can be removed."""
-    prefix = str(root).rstrip("/") + "/"
-    points = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
-        point = line.split()[4].replace("\\040", " ")
-        if point.startswith(prefix):
-            points.append(point)
-    for point in sorted(points, key=lambda p: p.count("/"), reverse=True):
-        sh("umount", "-l", point, timeout=20)
-
-
 # -- what a forge run left behind ------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Container:
-    id: str
-    owner: str
-    run: str
-    state: str
-
-
-def labelled(engine: str, env: dict[str, str] | None = None) -> list[Container]:
-    """Every labelled container on a docker or podman store, with owner and state."""
-    if engine == "docker":
-        label = '{{.Label "%s"}}'
-        binary = DOCKER
-    else:
-        label = '{{index .Labels "%s"}}'
-        binary = "podman"
-    fmt = "\t".join(["{{.ID}}", label.replace("%s", LABEL_OWNER),
-                     label.replace("%s", LABEL_RUN), "{{.State}}"])
-    argv = [binary, "ps", "-a", "--no-trunc", "--filter", f"label={LABEL_RUN}", "--format", fmt]
-    out = sh(*argv, env=env or base_env(), timeout=30)
-    assert out.returncode == 0, f"{engine} ps failed: {out.stderr}"
-    rows = [ln.split("\t") for ln in out.stdout.splitlines() if ln.strip()]
-    return [Container(r[0], r[1], r[2], r[3] if len(r) > 3 else "") for r in rows]
-
-
-def owned_by(pid: int, containers: Sequence[Container]) -> list[Container]:
-    return [c for c in containers if f"/{pid}/" in c.owner]
-
 
 def oci_ids(pid: int | None = None) -> list[str]:
     """Bare OCI (runc) containers of forge; with ``pid``, only that forge process's."""
@@ -260,12 +224,6 @@ class Forge:
             raise AssertionError(f"forge {' '.join(self.args)} did not exit within "
                                  f"{timeout:g} s (hang):\n{err}") from None
         return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out, err)
-
-
-STORES: dict[str, tuple[str, dict[str, str] | None, Callable[[], None]]] = {}
-"""Container stores to check for leaks after every test: the shared engines, and the private
-ones once their fixture started them (name -> (engine, environment, make it answer))."""
-
 
 def leaks_of(pids: Sequence[int]) -> dict[str, list[str]]:
     """What the forge processes ``pids`` (all exited) left behind, per store."""
@@ -341,292 +299,6 @@ def shared_engines() -> None:
         pytest.fail("; ".join(problems) + " — run the suite with `make test`", pytrace=False)
 
 
-# -- a private dockerd -------------------------------------------------------------------------
-
-class PrivateDockerd:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.sock = root / "docker.sock"
-        self.log = root / "dockerd.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def env(self) -> dict[str, str]:
-        return base_env(DOCKER_HOST=f"unix://{self.sock}")
-
-    def answering(self) -> bool:
-        try:
-            return sh(DOCKER, "version", "--format", "{{.Server.Version}}", env=self.env,
-                      timeout=5).returncode == 0
-        except subprocess.TimeoutExpired:  # frozen, or still starting
-            return False
-
-    def start(self) -> None:
-        """Start it; on a loaded machine its containerd may miss dockerd's start-up deadline
-        ("timeout waiting for containerd to start"), so a failed start is retried twice."""
-        for attempt in range(3):
-            if self._start_once(last=attempt == 2):
-                return
-
-    def _start_once(self, last: bool) -> bool:
-        assert self.proc is None or self.proc.poll() is not None, "dockerd already runs"
-        # a SIGKILLed dockerd leaves its pidfile, and a new one refuses to start while the
-        # file names a process that exists (the old pid, reaped now, may be reused); its
-        # containerd, if still there, would hold the socket the new one needs
-        (self.root / "dockerd.pid").unlink(missing_ok=True)
-        kill_tree([p for p in processes_mentioning(str(self.root / "exec"))
-                   if p.name() == "containerd"])
-        # ... and its socket and pidfile: with shims still running (SIGKILL during a memory
-        # run), dockerd otherwise waits for that dead containerd until "timeout waiting for
-        # containerd to start" (15 s) and exits
-        for stale in (self.root / "exec" / "containerd").glob("containerd.*"):
-            if stale.suffix in (".sock", ".pid", ".ttrpc") or stale.name.endswith(".sock.ttrpc"):
-                stale.unlink(missing_ok=True)
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                ["dockerd", "--host", f"unix://{self.sock}",
-                 "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "exec"),
-                 "--pidfile", str(self.root / "dockerd.pid"), "--bridge=none",
-                 "--iptables=false", "--ip6tables=false",
-                 "--default-ulimit", "nofile=1024:1024", "--default-ulimit", "nproc=1024:1024"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while not self.answering():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                if not last:
-                    with contextlib.suppress(ProcessLookupError):
-                        self.proc.kill()
-                    self.proc.wait()
-                    return False
-                tail = self.log.read_text(errors="replace").splitlines()[-15:]
-                pytest.fail("the private dockerd did not start:\n" + "\n".join(tail),
-                            pytrace=False)
-            time.sleep(0.2)
-        return True
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def send(self, sig: int) -> None:
-        os.kill(self.pid, sig)
-
-    def kill(self) -> None:
-        """SIGKILL, reaped: its containerd dies with it, running shims stay."""
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(timeout=30)
-
-    def ensure_running(self) -> None:
-        """Leave it running and unfrozen for the next test, whatever this one did."""
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.send(signal.SIGCONT)
-            if self.answering():
-                return
-            self.kill()
-        self.start()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.send(signal.SIGCONT)
-                self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        # its containerd and the containerd-shims of any container still running
-        kill_tree(processes_mentioning(str(self.root)))
-
-    def shims(self) -> list[psutil.Process]:
-        return [p for p in processes_mentioning(f"{self.root}/exec/containerd")
-                if "shim" in p.name()]
-
-    def _orphans(self, settle_s: float) -> list[tuple[psutil.Process, str]]:
-        deadline = time.monotonic() + settle_s
-        while True:
-            running = set(sh(DOCKER, "ps", "-q", "--no-trunc", env=self.env).stdout.split())
-            orphans = []
-            for p in self.shims():
-                with contextlib.suppress(psutil.Error):
-                    args = p.cmdline()
-                    cid = args[args.index("-id") + 1] if "-id" in args else "?"
-                    if cid not in running:
-                        orphans.append((p, cid))
-            if not orphans or time.monotonic() > deadline:
-                return orphans
-            time.sleep(0.2)
-
-    def orphan_shims(self, settle_s: float = 5.0) -> list[str]:
-        """containerd-shims of containers that do not run (a removed container's shim takes
-        a moment to exit, so they get ``settle_s`` to go)."""
-        return [f"{p.pid} {cid[:12]}" for p, cid in self._orphans(settle_s)]
-
-    def reap_orphan_shims(self, settle_s: float = 5.0) -> list[str]:
-        """Kill orphan shims (and what runs under them), returning what they were: a dockerd
-        SIGKILLed in the middle of a container create leaves them behind (engine-level, docker
-        no longer knows the container; see docs/RELIABILITY.md)."""
-        orphans = self._orphans(settle_s)
-        found = []
-        for p, cid in orphans:
-            with contextlib.suppress(psutil.Error):
-                found.append(f"{cid[:12]} (shim {p.pid}, {p.memory_info().rss // 1024} kB RSS, "
-                             f"{len(p.children())} child)")
-        kill_tree([p for p, _ in orphans])
-        return found
-
-
-@pytest.fixture(scope="session")
-def private_dockerd() -> Iterator[PrivateDockerd]:
-    # short path: containerd's socket lives under exec-root and unix paths stop at 108 bytes
-    root = Path(tempfile.mkdtemp(prefix="forge-faults-docker-", dir="/tmp"))
-    daemon = PrivateDockerd(root)
-    try:
-        daemon.start()
-        STORES["private dockerd"] = ("docker", daemon.env, daemon.ensure_running)
-        home = root / "prepare-home"
-        proc = sh(sys.executable, "-m", "forge_desktop", "image", "prepare", "-r", "docker",
-                  env={**daemon.env, "FORGE_HOME": str(home)}, timeout=180)
-        assert proc.returncode == 0, f"forge image prepare on the private dockerd: {proc.stderr}"
-        yield daemon
-    finally:
-        STORES.pop("private dockerd", None)
-        daemon.stop()
-        unmount_under(root)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def dockerd(private_dockerd: PrivateDockerd) -> Iterator[PrivateDockerd]:
-    """The private dockerd, running and unfrozen before and after the test."""
-    private_dockerd.ensure_running()
-    yield private_dockerd
-    private_dockerd.ensure_running()
-
-
-# -- private podman storage, its API service, and the temporary-service namespace -------------
-
-NS_SCRIPT = """#!/bin/sh
-# Inside `unshare --mount`: hide the default podman socket from forge (and only from it).
-set -e
-mount -t tmpfs -o size=1m,mode=0755 forge-faults /run/podman
-exec "$@"
-"""
-
-
-class PrivatePodman:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.sock = root / "podman.sock"
-        self.log = root / "service.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        (root / "storage.conf").write_text(
-            f'[storage]\ndriver = "overlay"\ngraphroot = "{root}/graph"\n'
-            f'runroot = "{root}/run"\n')
-        (root / "containers.conf").write_text(
-            '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
-            f'[engine]\nruntime = "runc"\ntmp_dir = "{root}/tmp"\n')
-        self.ns_script = root / "hide-podman-socket.sh"
-        self.ns_script.write_text(NS_SCRIPT)
-        self.ns_script.chmod(0o755)
-
-    @property
-    def storage_env(self) -> dict[str, str]:
-        """The private store, no API endpoint: the podman CLI works on it directly."""
-        return base_env(CONTAINERS_STORAGE_CONF=str(self.root / "storage.conf"),
-                        CONTAINERS_CONF=str(self.root / "containers.conf"))
-
-    @property
-    def env(self) -> dict[str, str]:
-        """forge through the private API service."""
-        return {**self.storage_env, "CONTAINER_HOST": f"unix://{self.sock}"}
-
-    @property
-    def hidden_socket(self) -> tuple[str, ...]:
-        """Prefix for forge's argv: a mount namespace where /run/podman is an empty tmpfs, so
-        forge finds no socket and starts its temporary service (with storage_env)."""
-        return ("unshare", "--mount", "--propagation", "private", str(self.ns_script))
-
-    def answering(self) -> bool:
-        return unix_http_ok(self.sock)
-
-    def start(self) -> None:
-        assert self.proc is None or self.proc.poll() is not None, "service already runs"
-        self.sock.unlink(missing_ok=True)  # a SIGKILLed service leaves its socket behind
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                ["podman", "system", "service", "--time=0", f"unix://{self.sock}"],
-                env=self.storage_env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                start_new_session=True)
-        deadline = time.monotonic() + 30
-        while not self.answering():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                tail = self.log.read_text(errors="replace").splitlines()[-15:]
-                pytest.fail("the private podman service did not start:\n" + "\n".join(tail),
-                            pytrace=False)
-            time.sleep(0.05)
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(timeout=30)
-
-    def ensure_running(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGCONT)
-            if self.answering():
-                return
-            self.kill()
-        self.start()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        sh("podman", "rm", "-a", "-f", "-t", "0", env=self.storage_env, timeout=120)
-        # conmons (and anything else) still working on the private store
-        kill_tree(processes_mentioning(str(self.root)))
-
-
-@pytest.fixture(scope="session")
-def private_podman() -> Iterator[PrivatePodman]:
-    root = Path(tempfile.mkdtemp(prefix="forge-faults-podman-", dir="/tmp"))
-    service = PrivatePodman(root)
-    try:
-        service.start()
-        STORES["private podman"] = ("podman", service.storage_env, service.ensure_running)
-        home = root / "prepare-home"
-        proc = sh(sys.executable, "-m", "forge_desktop", "image", "prepare", "-r", "podman",
-                  env={**service.env, "FORGE_HOME": str(home)}, timeout=180)
-        assert proc.returncode == 0, f"forge image prepare on the private podman: {proc.stderr}"
-        yield service
-    finally:
-        STORES.pop("private podman", None)
-        service.stop()
-        unmount_under(root)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-@pytest.fixture
-def podman(private_podman: PrivatePodman) -> Iterator[PrivatePodman]:
-    private_podman.ensure_running()
-    yield private_podman
-    private_podman.ensure_running()
-
-
 def temporary_services(pid: int) -> list[psutil.Process]:
     """The podman API services forge process ``pid`` started (its children)."""
     return [p for p in descendants(pid)
@@ -639,6 +311,16 @@ def temporary_services(pid: int) -> list[psutil.Process]:
 class Registry:
     address: str
     proc: subprocess.Popen[bytes]
+    log: Path
+
+    def manifests_served(self, agent: str) -> int:
+        """Manifest GETs this registry answered to clients whose User-Agent starts with
+        ``agent`` (``docker/``, ``containers/`` for podman): one per pull (its access log)."""
+        if not self.log.exists():
+            return 0
+        return sum(1 for ln in self.log.read_text(errors="replace").splitlines()
+                   if 'msg="response completed"' in ln and "http.request.method=GET" in ln
+                   and "/manifests/" in ln and f'http.request.useragent="{agent}' in ln)
 
     def kill(self) -> None:
         self.proc.kill()
@@ -653,7 +335,7 @@ def start_registry(tmp_path: Path) -> Iterator[Callable[[], Registry]]:
         port = free_port()
         config = tmp_path / f"registry-{port}.yml"
         config.write_text(
-            "version: 0.1\nlog: {level: error}\n"
+            "version: 0.1\nlog: {level: info}\n"  # info: its access log, one line a request
             f"storage: {{filesystem: {{rootdirectory: {tmp_path}/registry-{port}}}, "
             "delete: {enabled: true}}\n"
             f"http: {{addr: 127.0.0.1:{port}}}\n")
@@ -661,7 +343,7 @@ def start_registry(tmp_path: Path) -> Iterator[Callable[[], Registry]]:
             proc = subprocess.Popen(["docker-registry", "serve", str(config)],
                                     stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                     start_new_session=True)
-        reg = Registry(f"127.0.0.1:{port}", proc)
+        reg = Registry(f"127.0.0.1:{port}", proc, tmp_path / f"registry-{port}.log")
         started.append(reg)
 
         def up() -> bool:

@@ -25,6 +25,10 @@ import pytest
 from forge_desktop.runtimes.base import owner_alive
 from tests.conftest import assert_one_line_error
 from tests.faults.conftest import (
+    DENSITY_KILLED_EXIT_S,
+    ENGINE_FROZEN_EXIT_S,
+    ENGINE_KILLED_EXIT_S,
+    REGISTRY_KILLED_EXIT_S,
     TIMEOUT_S,
     Forge,
     PrivateDockerd,
@@ -33,18 +37,15 @@ from tests.faults.conftest import (
     labelled,
     owned_by,
     processes_mentioning,
+    record,
     results,
     runc_has,
     sh,
     temp_images,
-    temp_images_of,
     wait_for,
     write_timeout,
 )
 from tests.faults.conftest import Registry as RegistryProc
-
-MARGIN_S = 5.0
-"""A frozen engine must end the run within timeout_s + this."""
 
 
 def saved_incomplete(proc_stderr: str, home: Path) -> dict[str, Any]:
@@ -91,9 +92,10 @@ def test_dockerd_killed_mid_run(dockerd: PrivateDockerd, forge_home: Path, spawn
     dockerd.kill()
     proc = forge.finish(timeout=60)
     took_s = time.monotonic() - killed
+    record("exit_s", took_s)
     assert_one_line_error(proc, "gave up on docker", "saved, marked incomplete")
     assert proc.returncode == 1
-    assert took_s < TIMEOUT_S, f"forge took {took_s:.1f} s to notice the dead daemon"
+    assert "did not answer within" not in proc.stderr, "a dead daemon taken for a hung one"
     doc = saved_incomplete(proc.stderr, forge_home)
     (entry,) = doc["runtimes"]
     assert len(entry["samples"]) >= len(seen) - 1 >= 3, "completed iterations were lost"
@@ -113,6 +115,7 @@ def test_dockerd_killed_mid_run(dockerd: PrivateDockerd, forge_home: Path, spawn
     orphans = dockerd.reap_orphan_shims()
     print(f"dockerd SIGKILL during {kind}: exit {took_s:.2f} s after the kill, "
           f"{len(entry['samples'])} samples saved; engine-level orphan shims: {orphans}")
+    assert took_s < ENGINE_KILLED_EXIT_S, f"exit {took_s:.2f} s after the kill"
 
 
 def test_dockerd_killed_mid_density(dockerd: PrivateDockerd, forge_home: Path,
@@ -127,8 +130,9 @@ def test_dockerd_killed_mid_density(dockerd: PrivateDockerd, forge_home: Path,
     dockerd.kill()
     proc = forge.finish(timeout=60)
     took_s = time.monotonic() - killed
+    record("exit_s", took_s)
     assert_one_line_error(proc, "docker", "nothing was saved")
-    assert took_s < TIMEOUT_S
+    assert "did not answer within" not in proc.stderr, "a dead daemon taken for a hung one"
     assert results(forge_home) == []
     dockerd.start()
     left = owned_by(forge.pid, labelled("docker", dockerd.env))
@@ -140,6 +144,7 @@ def test_dockerd_killed_mid_density(dockerd: PrivateDockerd, forge_home: Path,
     orphans = dockerd.reap_orphan_shims()
     print(f"dockerd SIGKILL during memory: exit {took_s:.2f} s after the kill, {len(left)} "
           f"containers swept after the restart; engine-level orphan shims: {orphans}")
+    assert took_s < DENSITY_KILLED_EXIT_S, f"exit {took_s:.2f} s after the kill"
 
 
 @pytest.mark.parametrize("kind", ["startup", "compare"])
@@ -153,11 +158,11 @@ def test_dockerd_frozen_mid_run(dockerd: PrivateDockerd, forge_home: Path, spawn
     try:
         proc = forge.finish(timeout=60)
         took_s = time.monotonic() - frozen
+        record("exit_s", took_s)
     finally:
         dockerd.send(signal.SIGCONT)
     assert_one_line_error(proc, "gave up on docker", f"did not answer within {TIMEOUT_S} s",
                           "saved, marked incomplete")
-    assert took_s <= TIMEOUT_S + MARGIN_S, f"{took_s:.1f} s from the freeze to forge's exit"
     assert took_s >= TIMEOUT_S - 0.5, "forge gave up before its timeout"
     doc = saved_incomplete(proc.stderr, forge_home)
     (entry,) = doc["runtimes"]
@@ -172,6 +177,8 @@ def test_dockerd_frozen_mid_run(dockerd: PrivateDockerd, forge_home: Path, spawn
     assert owned_by(forge.pid, labelled("docker", dockerd.env)) == []
     assert dead_owners("docker", dockerd.env) == []
     print(f"dockerd SIGSTOP during {kind}: exit {took_s:.2f} s after the freeze")
+    # after the sweep: a slow exit must not leave the hung call's container behind
+    assert took_s < ENGINE_FROZEN_EXIT_S, f"exit {took_s:.2f} s after the freeze"
 
 
 # -- the podman API service ----------------------------------------------------------------
@@ -185,8 +192,9 @@ def test_podman_service_killed_mid_run(podman: PrivatePodman, forge_home: Path,
     podman.kill()
     proc = forge.finish(timeout=60)
     took_s = time.monotonic() - killed
+    record("exit_s", took_s)
     assert_one_line_error(proc, "gave up on podman", "saved, marked incomplete")
-    assert took_s < TIMEOUT_S, f"forge took {took_s:.1f} s to notice the dead service"
+    assert "did not answer within" not in proc.stderr, "a dead service taken for a hung one"
     doc = saved_incomplete(proc.stderr, forge_home)
     (entry,) = doc["runtimes"]
     assert len(entry["samples"]) >= len(seen) - 1 >= 3
@@ -204,6 +212,7 @@ def test_podman_service_killed_mid_run(podman: PrivatePodman, forge_home: Path,
     assert [cid[:12] for cid in seen if processes_mentioning(cid)] == []
     print(f"podman service SIGKILL: exit {took_s:.2f} s after the kill, "
           f"{len(entry['samples'])} samples saved")
+    assert took_s < ENGINE_KILLED_EXIT_S, f"exit {took_s:.2f} s after the kill"
 
 
 def test_podman_service_frozen_mid_run(podman: PrivatePodman, forge_home: Path,
@@ -219,11 +228,12 @@ def test_podman_service_frozen_mid_run(podman: PrivatePodman, forge_home: Path,
     try:
         proc = forge.finish(timeout=90)
         took_s = time.monotonic() - frozen
+        record("exit_s", took_s)
     finally:
         os.kill(podman.pid, signal.SIGCONT)
     assert_one_line_error(proc, "gave up on podman", f"did not answer within {TIMEOUT_S} s",
                           "saved, marked incomplete")
-    assert TIMEOUT_S - 0.5 <= took_s <= TIMEOUT_S + MARGIN_S, f"{took_s:.1f} s after the freeze"
+    assert took_s >= TIMEOUT_S - 0.5, "forge gave up before its timeout"
     doc = saved_incomplete(proc.stderr, forge_home)
     assert len(doc["runtimes"][0]["samples"]) >= len(seen) - 1 >= 3
     wait_for("the thawed podman service to answer", podman.answering, 30)
@@ -233,6 +243,7 @@ def test_podman_service_frozen_mid_run(podman: PrivatePodman, forge_home: Path,
     assert owned_by(forge.pid, labelled("podman", podman.storage_env)) == []
     assert dead_owners("podman", podman.storage_env) == []
     print(f"podman service SIGSTOP: exit {took_s:.2f} s after the freeze")
+    assert took_s < ENGINE_FROZEN_EXIT_S, f"exit {took_s:.2f} s after the freeze"
 
 
 def test_sweep_deletes_what_a_killed_podman_left_in_runc(podman: PrivatePodman,
@@ -285,16 +296,16 @@ def test_registry_killed_mid_pull(dockerd: PrivateDockerd, podman: PrivatePodman
     forge: Forge = spawn("benchmark", "image", "-r", "docker", "-r", "podman", "--source",
                          "pull", "--registry", registry.address, "-n", "50", "--warmup", "0",
                          env=env)
-    wait_for("the run's image on docker", lambda: bool(
-        temp_images_of(forge.pid, "docker", dockerd.env)), 60, alive=forge.proc)
-    time.sleep(1.0)  # a few cold pulls
+    # a second pull by docker under way: the first one completed
+    wait_for("docker's second pull", lambda: registry.manifests_served("docker/") >= 2, 60,
+             alive=forge.proc)
     killed = time.monotonic()
     registry.kill()
     proc = forge.finish(timeout=120)
     took_s = time.monotonic() - killed
+    record("exit_s", took_s)
     assert_one_line_error(proc, "gave up on docker", "saved, marked incomplete")
     assert "connection refused" in proc.stderr.lower()
-    assert took_s < 30, f"{took_s:.1f} s from the registry's death to forge's exit"
     doc = saved_incomplete(proc.stderr, forge_home)
     by = {e["runtime"]: e for e in doc["runtimes"]}
     assert len(by["docker"]["samples"]) >= 1 and by["docker"]["errors"]
@@ -303,3 +314,4 @@ def test_registry_killed_mid_pull(dockerd: PrivateDockerd, podman: PrivatePodman
         assert temp_images(engine, e) == [], f"{engine} kept a temporary image"
     print(f"registry SIGKILL mid-pull: exit {took_s:.2f} s after the kill, docker "
           f"{len(by['docker']['samples'])} samples, podman {len(by['podman']['samples'])}")
+    assert took_s < REGISTRY_KILLED_EXIT_S, f"exit {took_s:.2f} s after the kill"

@@ -49,6 +49,8 @@ from forge_desktop.results.schema import KINDS
 from forge_desktop.runtimes import command as command_runtime
 from forge_desktop.runtimes.common import check_image_name
 from tests.conftest import ARTIFACTS
+from tests.engines import wait_for
+from tests.faults.conftest import HUGE_CONFIG_S
 
 EXIT_CODES = {0, 1, 2, 3, 130}
 TRIED: Counter[str] = Counter()
@@ -445,8 +447,10 @@ def test_huge_config_files(shape: str, home: Path, tmp_path: Path) -> None:
     TRIED["config.toml"] += 1
     start = time.monotonic()
     o = forge(["benchmark", "startup", "-r", MISSING], home)
+    took_s = time.monotonic() - start
     check(o)
-    assert time.monotonic() - start < 30, o
+    print(f"huge config ({shape}): {took_s:.2f} s")
+    assert took_s < HUGE_CONFIG_S, f"{took_s:.1f} s: {o}"
     with no_engines(tmp_path) as env:
         check(forge(["runtimes", "--json"], home, **env), warnings=True)
 
@@ -1051,8 +1055,10 @@ def test_exec_quoting_round_trips_per_the_spec(args: list[str]) -> None:
 
 
 def _probe_argv(record: Path) -> list[str]:
-    """A program that records its own argv (as JSON) and does nothing else."""
-    code = "import json,sys; open(sys.argv[1], 'w').write(json.dumps(sys.argv[2:]))"
+    """A program that records its own argv (as JSON) and does nothing else. It writes a temp
+    file and renames it: once the record exists, it is whole."""
+    code = ("import json,os,sys; open(sys.argv[1] + '.tmp', 'w').write(json.dumps(sys.argv[2:]));"
+            " os.rename(sys.argv[1] + '.tmp', sys.argv[1])")
     return [sys.executable, "-c", code, str(record)]
 
 
@@ -1075,10 +1081,10 @@ def test_exec_line_runs_no_payload_when_run_without_a_shell(tmp_path: Path) -> N
     assert not MARKER.exists()
 
 
-@pytest.mark.skipif(shutil.which("gio") is None, reason="needs gio (libglib2.0-bin)")
 def test_exec_line_runs_no_payload_when_glib_launches_it(tmp_path: Path) -> None:
     """GLib's own launcher (gio launch: GKeyFile, field codes, g_shell_parse_argv), an
     implementation independent of ours, also passes each payload as one literal argument."""
+    assert shutil.which("gio"), "gio is missing: scripts/provision.sh installs libglib2.0-bin"
     MARKER.unlink(missing_ok=True)
     record = tmp_path / "argv.json"
     entry = tmp_path / "forge-hostile.desktop"
@@ -1087,9 +1093,7 @@ def test_exec_line_runs_no_payload_when_glib_launches_it(tmp_path: Path) -> None
     TRIED["exec arguments"] += len(PAYLOADS)
     subprocess.run(["gio", "launch", str(entry)], check=True, timeout=30,
                    capture_output=True)
-    deadline = time.monotonic() + 20
-    while not record.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.2)  # written in one call: let it finish
+    # gio returns once the program is spawned; the record appears whole when it has run
+    wait_for("the launched program's record", record.exists, 20)
     assert json.loads(record.read_text()) == PAYLOADS
     assert not MARKER.exists()

@@ -31,6 +31,7 @@ import pytest
 
 from tests.conftest import assert_one_line_error
 from tests.faults.conftest import (
+    ENGINE_FROZEN_EXIT_S,
     TEMP_REPO,
     TIMEOUT_S,
     Forge,
@@ -39,12 +40,13 @@ from tests.faults.conftest import (
     Spawn,
     labelled,
     owned_by,
+    record,
     temp_images_of,
     wait_for,
     write_timeout,
 )
 from tests.faults.conftest import Registry as RegistryProc
-from tests.faults.test_engine_faults import MARGIN_S, saved_incomplete
+from tests.faults.test_engine_faults import saved_incomplete
 
 REQUEST_LINE = re.compile(rb"(GET|HEAD|POST|PUT|DELETE) (/[^ \r\n]*) HTTP/1\.[01]\r\n")
 TRIGGERS = {
@@ -191,6 +193,7 @@ def test_engine_frozen_mid_image_benchmark(engine: str, source: str, at: str,
             proc = forge.finish(timeout=150)
             assert proxy.frozen_at is not None
             took_s = time.monotonic() - proxy.frozen_at
+            record("exit_s", took_s)
         finally:
             os.kill(daemon.pid, signal.SIGCONT)
     finally:
@@ -204,7 +207,9 @@ def test_engine_frozen_mid_image_benchmark(engine: str, source: str, at: str,
     assert proc.returncode == 1
     assert took_s >= TIMEOUT_S - 0.5, f"gave up {took_s:.1f} s after the freeze, before the " \
         "engine's timeout: not for the freeze"
-    assert took_s <= TIMEOUT_S + MARGIN_S, f"{took_s:.1f} s from the freeze to forge's exit: " \
+    # the frozen-engine bound of the suite (docs/RELIABILITY.md figure plus the margin measured
+    # under load); the retrying code took 20.6-20.9 s (docker) and 125.7 s (podman)
+    assert took_s < ENGINE_FROZEN_EXIT_S, f"{took_s:.1f} s from the freeze to forge's exit: " \
         "the hung engine was asked again"
     doc = saved_incomplete(proc.stderr, forge_home)
     (entry,) = doc["runtimes"]

@@ -3,9 +3,9 @@
 would (no terminal, no shell) against the real engines, with the recording notification
 server on the private session bus. Uninstall must leave the HOME as it was.
 
-The Exec lines carry no parameters: the launcher runs the registry defaults (10 iterations
-for startup and compare), the same answer as the tray and `forge benchmark ...`; all five
-benchmark actions take about a minute here.
+The Exec lines carry no parameters: the launcher runs the registry defaults (config.toml's
+`benchmark.iterations`, else 10, for startup and compare), the same answer as the tray and
+`forge benchmark ...`; all five benchmark actions take about a minute here.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import pytest
 
 from forge_desktop import APP_ID, desktop
 from forge_desktop.actions import ACTIONS, headline
+from tests.engines import wait_for
 from tests.gui.conftest import NotifyServer
 from tests.integration.conftest import DOCKER, oci_leftovers
 from tests.unit.test_desktop import forge_cli, read_entry, snapshot
@@ -114,6 +115,24 @@ def test_benchmark_launcher_action_saves_a_result_and_notifies(
     assert not leftovers(proc.pid)
 
 
+def test_the_launcher_honours_config_toml(installed: Installed, notify_server: NotifyServer,
+                                        tmp_path: Path) -> None:
+    """`[benchmark] iterations = 3`: the startup Exec line, as written, measures 3 per runtime."""
+    home = tmp_path / "forge-home"
+    home.mkdir()
+    (home / "config.toml").write_text("[benchmark]\niterations = 3\nwarmup = 0\n")
+    proc = run_exec(installed.exec_argv("startup"), {**installed.env, "FORGE_HOME": str(home)})
+    assert proc.returncode == 0, proc.stderr
+    (saved,) = (home / "benchmarks").glob("*.json")
+    doc = json.loads(saved.read_text())
+    assert doc["parameters"]["iterations"] == 3 and doc["parameters"]["warmup"] == 0
+    assert doc["runtimes"] and all(e["stats"]["n"] == 3 for e in doc["runtimes"]), [
+        (e["runtime"], e.get("stats")) for e in doc["runtimes"]]
+    call = notify_server.wait_for(lambda c: True, timeout_s=30)
+    assert call["summary"] == headline(doc)
+    assert not leftovers(proc.pid)
+
+
 def test_a_failing_launcher_action_notifies_the_error(
         installed: Installed, notify_server: NotifyServer, tmp_path: Path) -> None:
     argv = [*installed.exec_argv("disk"), "--param", "runtime=nosuch"]
@@ -134,9 +153,18 @@ def test_a_launcher_benchmark_stopped_by_sigterm_cleans_up_and_says_so(
     env = {**installed.env, "FORGE_HOME": str(tmp_path / "forge-home")}
     proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    time.sleep(4)
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
+    try:
+        def measuring() -> bool:  # a container of this run exists on some runtime
+            assert proc.poll() is None, f"forge-shortcut exited ({proc.returncode}) early"
+            return bool(leftovers(proc.pid))
+
+        wait_for(f"a container of forge-shortcut {proc.pid}", measuring, 120, interval_s=0.1)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == ("forge-shortcut: error: interrupted; the run's "
                                             "containers were removed")
@@ -175,17 +203,19 @@ def test_view_launcher_action_opens_its_window(action_id: str, installed: Instal
     assert proc.stdout.startswith(f"Opened {ACTIONS[action_id].title} (pid "), proc.stdout
     pid = int(proc.stdout.rsplit("pid ", 1)[1].rstrip(")\n"))
     try:
-        deadline = time.monotonic() + 30
-        while not _windows_of(pid):
-            assert time.monotonic() < deadline, f"no window of class {APP_ID} from pid {pid}"
+        def shown() -> bool:
             assert _alive(pid), f"the window (pid {pid}) exited"
-            time.sleep(0.3)
+            return bool(_windows_of(pid))
+
+        wait_for(f"a window of class {APP_ID} from pid {pid}", shown, 30, interval_s=0.3)
     finally:
         os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not _alive(pid), f"the window (pid {pid}) did not exit on SIGTERM"
+        try:
+            wait_for(f"the window (pid {pid}) to exit on SIGTERM", lambda: not _alive(pid), 20,
+                     interval_s=0.1)
+        except AssertionError:
+            os.kill(pid, signal.SIGKILL)
+            raise
 
 
 def test_uninstall_leaves_home_as_before(installed: Installed) -> None:

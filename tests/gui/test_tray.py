@@ -3,53 +3,169 @@ server, the real engines. Screenshots are kept in tests/artifacts/."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
+import numpy as np
+import psutil
 import pytest
+from PIL import Image, ImageChops
 
 from forge_desktop import APP_ID
+from tests.engines import wait_for
 from tests.gui.conftest import ARTIFACTS, REPO, NotifyServer
 from tests.integration.conftest import labelled, oci_leftovers
 
 
-def xdotool(*args: str) -> str:
+def xdotool(*args: str, display: str | None = None) -> str:
+    env = {**os.environ, "DISPLAY": display} if display else None
     return subprocess.run(["xdotool", *args], capture_output=True, text=True, timeout=20,
-                          check=False).stdout.strip()
+                          check=False, env=env).stdout.strip()
 
 
-def find_icon(timeout_s: float = 20) -> tuple[int, int, int, int]:
-    """The tray icon: a window of class APP_ID embedded in trayer, about 22x22."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for wid in xdotool("search", "--classname", APP_ID).split():
-            geo = xdotool("getwindowgeometry", "--shell", wid)
-            values = dict(line.split("=") for line in geo.splitlines() if "=" in line)
-            w, h = int(values.get("WIDTH", 0)), int(values.get("HEIGHT", 0))
-            if 12 <= w <= 64 and 12 <= h <= 64:
-                return int(values["X"]), int(values["Y"]), w, h
-        time.sleep(0.2)
-    raise AssertionError("the tray icon did not appear in trayer")
+@dataclass(frozen=True)
+class Window:
+    id: str
+    x: int
+    y: int
+    w: int
+    h: int
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        return self.x, self.y, self.x + self.w, self.y + self.h
 
 
-def screenshot(name: str) -> Path:
+def windows_of(pid: int, display: str | None = None, visible: bool = True) -> list[Window]:
+    """X windows of class APP_ID whose _NET_WM_PID is ``pid``: only this test's process, never
+    another session's tray (--all: every condition must hold, not any)."""
+    args = ["search", "--all", "--pid", str(pid), *(["--onlyvisible"] if visible else []),
+            "--classname", APP_ID]  # the pattern last: xdotool takes no option after it
+    found = []
+    for wid in xdotool(*args, display=display).split():
+        geo = xdotool("getwindowgeometry", "--shell", wid, display=display)
+        values = dict(line.split("=") for line in geo.splitlines() if "=" in line)
+        if {"X", "Y", "WIDTH", "HEIGHT"} <= set(values):
+            found.append(Window(wid, int(values["X"]), int(values["Y"]),
+                                int(values["WIDTH"]), int(values["HEIGHT"])))
+    return found
+
+
+def window_types(wid: str) -> str:
+    return subprocess.run(["xprop", "-id", wid, "_NET_WM_WINDOW_TYPE"], capture_output=True,
+                          text=True, timeout=20, check=False).stdout
+
+
+def find_icon(pid: int, timeout_s: float = 20) -> Window:
+    """The tray icon of process ``pid``: its window embedded in trayer, about 22x22."""
+    icons: list[Window] = []
+
+    def shown() -> bool:
+        icons[:] = [w for w in windows_of(pid) if 12 <= w.w <= 64 and 12 <= w.h <= 64]
+        return bool(icons)
+
+    wait_for(f"the tray icon of pid {pid} in trayer", shown, timeout_s, interval_s=0.2)
+    return icons[0]
+
+
+def open_menu(pid: int, timeout_s: float = 20) -> Window:
+    """The context menu of process ``pid``, once it is mapped."""
+    menus: list[Window] = []
+
+    def shown() -> bool:
+        menus[:] = [w for w in windows_of(pid) if "POPUP_MENU" in window_types(w.id)]
+        return bool(menus)
+
+    wait_for(f"the tray menu of pid {pid}", shown, timeout_s, interval_s=0.1)
+    return menus[0]
+
+
+def grab_root() -> Image.Image:
+    """The whole screen of the X server (ImageMagick's import), as RGB."""
+    out = subprocess.run(["import", "-window", "root", "png:-"], capture_output=True,
+                         check=True, timeout=30).stdout
+    return Image.open(io.BytesIO(out)).convert("RGB")
+
+
+def save(image: Image.Image, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / name
-    subprocess.run(["import", "-window", "root", str(path)], check=True, timeout=30)
-    return path
+    image.save(ARTIFACTS / name)
 
 
-def colours(path: Path) -> int:
-    out = subprocess.run(["identify", "-format", "%k", str(path)], capture_output=True,
-                         text=True, check=True, timeout=30).stdout
-    return int(out.strip())
+def colours(image: Image.Image) -> int:
+    return len(image.getcolors(maxcolors=1 << 24) or [])
+
+
+def changed_fraction(before: Image.Image, after: Image.Image) -> float:
+    diff = np.asarray(ImageChops.difference(before, after)).any(axis=2)
+    return float(diff.mean())
+
+
+def results_windows(tray_pid: int) -> list[psutil.Process]:
+    """The results windows a tray started (`forge window`, detached in its own session but
+    still the tray's children while the tray runs)."""
+    found = []
+    with contextlib.suppress(psutil.NoSuchProcess):
+        for child in psutil.Process(tray_pid).children():
+            with contextlib.suppress(psutil.Error):  # exited, not reaped yet: a zombie
+                if "window" in child.cmdline():
+                    found.append(child)
+    return found
+
+
+def ended(proc: psutil.Process) -> bool:
+    """Gone, or a zombie: the tray does not reap the windows it detached (they are its
+    children until it exits), so an ended window stays a zombie while the tray runs."""
+    try:
+        return bool(proc.status() == psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return True
+
+
+def stop(procs: list[psutil.Process]) -> None:
+    """SIGTERM, then SIGKILL after 20 s, and wait until each has ended."""
+    for sig, grace_s in ((signal.SIGTERM, 20), (signal.SIGKILL, 20)):
+        for p in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.send_signal(sig)
+        deadline = time.monotonic() + grace_s
+        while not all(ended(p) for p in procs) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if all(ended(p) for p in procs):
+            return
+    raise AssertionError(f"still running after SIGKILL: {[p.pid for p in procs]}")
+
+
+class Lines:
+    """A child's text stream read line by line in a thread, so a test can wait for a line
+    while the process runs."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.lines.append(line)
+
+    def text(self, timeout_s: float = 30) -> str:
+        """Everything, once the stream closed (the process exited)."""
+        self._thread.join(timeout_s)
+        return "".join(self.lines)
 
 
 def start_tray(env: dict[str, str]) -> subprocess.Popen[str]:
@@ -59,11 +175,11 @@ def start_tray(env: dict[str, str]) -> subprocess.Popen[str]:
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
-        find_icon(20)
+        find_icon(proc.pid, 30)
     except AssertionError:
         proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=30)
-        raise
+        _out, err = proc.communicate(timeout=30)
+        raise AssertionError(f"no tray icon of pid {proc.pid}; its stderr:\n{err}") from None
     return proc
 
 
@@ -77,25 +193,36 @@ def tray(desktop_env: dict[str, str],
     try:
         yield proc, home
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        try:
+            stop(results_windows(proc.pid))
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
 
 
 def test_tray_menu_runs_a_startup_benchmark_and_notifies(
         tray: tuple[subprocess.Popen[str], Path], notify_server: NotifyServer) -> None:
     proc, home = tray
-    x, y, w, h = find_icon()
-    time.sleep(1.5)  # a refresh or two: the icon shows live bars
-    screenshot("tray-icon.png")
-    xdotool("mousemove", str(x + w // 2), str(y + h // 2), "click", "3")
-    time.sleep(1.0)
-    shot = screenshot("tray-menu.png")
-    assert colours(shot) > 10, "the screenshot of the open menu is blank"
+    icon = find_icon(proc.pid)
+    # drawn: the icon's bars, not an empty square
+    wait_for("the tray icon drawn", lambda: colours(grab_root().crop(icon.box)) > 2, 20,
+             interval_s=0.2)
+    before = grab_root()
+    save(before, "tray-icon.png")
+    xdotool("mousemove", str(icon.x + icon.w // 2), str(icon.y + icon.h // 2), "click", "3")
+    menu = open_menu(proc.pid)
+    assert menu.w >= 100 and menu.h >= 100, menu
+    after = grab_root()
+    save(after, "tray-menu.png")
+    changed = changed_fraction(before.crop(menu.box), after.crop(menu.box))
+    print(f"the menu ({menu.w}x{menu.h}) changed {changed:.0%} of its region")
+    assert changed > 0.5, f"only {changed:.0%} of the menu's region changed when it opened"
+    assert colours(after.crop(menu.box)) > 10, "the open menu looks blank"
     # the first enabled item is "Startup benchmark" (the usage line above it is disabled)
     xdotool("key", "Down", "Return")
     call = notify_server.wait_for(lambda c: str(c["summary"]).startswith("Startup finished"),
@@ -115,13 +242,24 @@ def test_tray_menu_runs_a_startup_benchmark_and_notifies(
 
 def test_second_start_activates_the_first(tray: tuple[subprocess.Popen[str], Path]) -> None:
     proc, home = tray
-    find_icon()
+    icon = find_icon(proc.pid)
     second = subprocess.run([sys.executable, "-m", "forge_desktop", "tray"], cwd=REPO,
                             env={**os.environ, "FORGE_HOME": str(home)}, capture_output=True,
                             text=True, timeout=30)
     assert second.returncode == 0 and "already running" in second.stderr
+    # activated, the first opens the results window
+    opened: list[psutil.Process] = []
+
+    def window_shown() -> bool:
+        opened[:] = results_windows(proc.pid)
+        return any(windows_of(p.pid) for p in opened)
+
+    t0 = time.monotonic()
+    wait_for("the results window the activated tray opens", window_shown, 60, interval_s=0.2)
+    print(f"results window shown {time.monotonic() - t0:.1f} s after the activation")
+    stop(opened)
     assert proc.poll() is None
-    assert xdotool("search", "--classname", APP_ID).split()
+    assert find_icon(proc.pid) == icon, "the first tray's icon changed"
 
 
 def test_malformed_settings_are_ignored_with_a_warning(desktop_env: dict[str, str],
@@ -143,23 +281,106 @@ def test_malformed_settings_are_ignored_with_a_warning(desktop_env: dict[str, st
 
 def test_no_tray_host_says_so_once_and_keeps_working(tmp_path: Path,
                                                      desktop_env: dict[str, str]) -> None:
-    """An X server without a tray host (a second Xvfb, no trayer)."""
-    display = ":98"
-    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24", "-nolisten", "tcp"],
-                            stderr=subprocess.DEVNULL)
+    """An X server without a tray host (a second Xvfb on a free display, no trayer): one
+    warning, the results window instead, and the tray keeps answering."""
+    display = start_xvfb()
+    home = tmp_path / "forge-home"
+    env = {**os.environ, "DISPLAY": display.name, "FORGE_HOME": str(home)}
+    env.pop("QT_QPA_PLATFORM", None)
+    proc = subprocess.Popen([sys.executable, "-m", "forge_desktop", "tray"], cwd=REPO,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    assert proc.stderr is not None
+    err = Lines(proc.stderr)
+    opened: list[psutil.Process] = []
     try:
-        time.sleep(1.0)
-        home = tmp_path / "forge-home"
-        proc = subprocess.Popen([sys.executable, "-m", "forge_desktop", "tray"], cwd=REPO,
-                                env={**os.environ, "DISPLAY": display, "FORGE_HOME": str(home)},
-                                stderr=subprocess.PIPE, text=True)
-        time.sleep(4)
-        assert proc.poll() is None, "without a tray host forge must keep running"
+        def warned() -> bool:
+            assert proc.poll() is None, f"forge tray exited ({proc.returncode}): {err.text()}"
+            return any("no system tray host" in ln for ln in err.lines)
+
+        wait_for("the no-tray-host warning", warned, 30, interval_s=0.1)
+
+        def window_shown() -> bool:  # "keeps working through the results window"
+            assert proc.poll() is None, f"forge tray exited ({proc.returncode}): {err.text()}"
+            opened[:] = results_windows(proc.pid)
+            return any(windows_of(p.pid, display.name) for p in opened)
+
+        wait_for("the results window instead of the icon", window_shown, 60, interval_s=0.2)
+        # its event loop still serves: a second start activates it
+        second = subprocess.run([sys.executable, "-m", "forge_desktop", "tray"], cwd=REPO,
+                                env=env, capture_output=True, text=True, timeout=30)
+        assert second.returncode == 0 and "already running" in second.stderr, second.stderr
         proc.send_signal(signal.SIGTERM)
-        _out, err = proc.communicate(timeout=30)
-        assert err.count("no system tray host") == 1, err
-        assert "AppIndicator" in err and "Traceback" not in err
+        assert proc.wait(30) == 0, err.text()
+        text = err.text()
+        assert text.count("no system tray host") == 1, text
+        assert "AppIndicator" in text and "Traceback" not in text
     finally:
-        xvfb.terminate()
-        xvfb.wait(10)
-        shutil.rmtree(tmp_path / "forge-home", ignore_errors=True)
+        try:
+            stop(results_windows(proc.pid) + opened)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            display.stop()
+            shutil.rmtree(home, ignore_errors=True)
+
+
+@dataclass
+class Display:
+    name: str
+    proc: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def start_xvfb() -> Display:
+    """A second Xvfb on a display number it picks itself (-displayfd: free whatever other
+    sessions run), returned once it accepts connections (it writes the number then)."""
+    read_fd, write_fd = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0",
+                             "800x600x24", "-nolisten", "tcp"], pass_fds=(write_fd,),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    number = b""
+    deadline = time.monotonic() + 30
+    with os.fdopen(read_fd, "rb") as pipe:
+        while not number.endswith(b"\n"):
+            ready, _, _ = select.select([pipe], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(pipe.fileno(), 16) if ready else b""
+            if not chunk:
+                proc.kill()
+                proc.wait()
+                raise AssertionError("the second Xvfb did not come up within 30 s")
+            number += chunk
+    return Display(f":{int(number)}", proc)
+
+
+def test_the_tray_menu_honours_config_toml(desktop_env: dict[str, str], tmp_path: Path,
+                                           notify_server: NotifyServer) -> None:
+    """`[benchmark] iterations = 3` and no iterations of the tray's own: the menu's startup
+    benchmark measures 3 iterations."""
+    home = tmp_path / "forge-home"
+    home.mkdir()
+    (home / "config.toml").write_text("[benchmark]\niterations = 3\nwarmup = 0\n")
+    (home / "tray.json").write_text(json.dumps({"runtimes": ["runc"], "refresh_s": 1}))
+    proc = start_tray({**os.environ, "FORGE_HOME": str(home)})
+    try:
+        icon = find_icon(proc.pid)
+        xdotool("mousemove", str(icon.x + icon.w // 2), str(icon.y + icon.h // 2), "click", "3")
+        open_menu(proc.pid)
+        xdotool("key", "Down", "Return")  # the first enabled item: "Startup benchmark"
+        call = notify_server.wait_for(
+            lambda c: str(c["summary"]).startswith("Startup finished"), timeout_s=180)
+        (saved,) = (home / "benchmarks").glob("*.json")
+        doc = json.loads(saved.read_text())
+        assert doc["parameters"]["iterations"] == 3 and doc["parameters"]["warmup"] == 0
+        (entry,) = doc["runtimes"]
+        assert entry["runtime"] == "runc" and entry["stats"]["n"] == 3
+        assert str(call["body"]) == f"Saved as {saved.name}"
+        assert oci_leftovers(True) == []
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings, Qt
 from PySide6.QtGui import QColor, QImage, QPalette
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QWidget
@@ -33,10 +34,17 @@ from forge_desktop.results.index import summarize
 from forge_desktop.results.schema import validate
 from forge_desktop.runtimes.base import current_owner
 from tests.conftest import REPO, run_forge
+from tests.engines import PrivateDockerd, labelled, owned_by
+from tests.engines import sh as engine_sh
 from tests.gui.qt_loop import StallMeter, spin_until
-from tests.integration.conftest import DOCKER, labelled, owned, sh
+from tests.integration.conftest import DOCKER, owned, sh
+from tests.integration.conftest import labelled as shared_labelled
 
 ARTIFACTS = REPO / "tests" / "artifacts"
+STALL_MS = 400
+"""Longest the window's GUI thread may be blocked (StallMeter: run-queue waits excluded): no
+documented figure; as the tray's (tests/gui/test_tray_inprocess.py): measured up to 305 ms
+under load, while a benchmark on the GUI thread blocks it for whole iterations (~450 ms)."""
 NOW = dt.datetime.now(dt.timezone.utc)
 STEP_AT = NOW - dt.timedelta(days=30)
 
@@ -232,12 +240,6 @@ def write_history(home: Path, seed: int = 7) -> list[dict[str, Any]]:
 
 # --- driving Qt -------------------------------------------------------------------------------
 
-def spin(seconds: float) -> None:
-    loop = QEventLoop()
-    QTimer.singleShot(int(seconds * 1000), loop.quit)
-    loop.exec()
-
-
 def distinct_colours(image: QImage) -> int:
     import numpy as np
 
@@ -247,13 +249,22 @@ def distinct_colours(image: QImage) -> int:
 
 
 def screenshot(widget: QWidget, name: str) -> Path:
-    spin(0.1)  # pending layout and paints first
+    """Grab ``widget`` once pending layout and paints have made it more than blank (> 10
+    colours), within 5 s."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"window-{name}.png"
-    pixmap = widget.grab()
-    assert pixmap.save(str(path)), path
-    colours = distinct_colours(QImage(str(path)))
-    assert colours > 10, f"{path.name} looks blank ({colours} colours)"
+    grabs = [widget.grab()]
+
+    def drawn() -> bool:
+        grabs[0] = widget.grab()
+        return distinct_colours(grabs[0].toImage()) > 10
+
+    try:
+        spin_until(drawn, 5)
+    except AssertionError:
+        colours = distinct_colours(grabs[0].toImage())
+        raise AssertionError(f"{path.name} looks blank ({colours} colours)") from None
+    assert grabs[0].save(str(path)), path
     return path
 
 
@@ -300,7 +311,7 @@ def open_window(qapp: QApplication) -> Iterator[Callable[[], ResultsWindow]]:
     for window in made:
         window.close()
         window.deleteLater()
-    spin(0.05)
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def ids_of(window: ResultsWindow) -> list[str]:
@@ -434,14 +445,13 @@ def test_detail_and_plots_show_a_chosen_result(
     assert any("timed differently" in w for w in warnings)
     window.show_panel("detail")
     detail.tabs.setCurrentIndex(0)
-    spin(0.2)
     screenshot(window, "detail")
     detail.tabs.setCurrentIndex(2)  # phases: stacked bars, made on first show
     spin_until(lambda: detail.phase_plot is not None, 5)
-    assert detail.phase_plot is not None
-    spin(0.3)
-    assert "Phase medians" in detail.phase_plot.title
-    hover = detail.phase_plot.hover_at(1.0, 0)
+    phases = detail.phase_plot
+    assert phases is not None
+    spin_until(lambda: "Phase medians" in phases.title, 10)
+    hover = phases.hover_at(1.0, 0)
     assert hover is not None and "create" in hover and "ms" in hover
     screenshot(window, "phases")
 
@@ -449,9 +459,8 @@ def test_detail_and_plots_show_a_chosen_result(
     plots = window.ensure_plots()
     plots.tabs.setCurrentWidget(plots.plots["distribution"])
     window.show_current()
-    spin(0.3)
     dist = plots.plots["distribution"]
-    assert dist.title.startswith("Startup time per runtime")
+    spin_until(lambda: dist.title.startswith("Startup time per runtime"), 10)
     sample = chosen["runtimes"][1]["samples"][0]
     text = dist.hover_at(1 + 0.0, sample["total_ms"])
     assert text is not None and chosen["runtimes"][1]["runtime"] in text
@@ -462,9 +471,8 @@ def test_detail_and_plots_show_a_chosen_result(
     drawn = plots.trend_drawn
     plots.tabs.setCurrentWidget(plots.plots["trend"])
     spin_until(lambda: plots.trend_drawn > drawn, 30)
-    spin(0.3)
     trend = plots.plots["trend"]
-    assert "median startup over time" in trend.title and "vm" in trend.title
+    spin_until(lambda: "median startup over time" in trend.title and "vm" in trend.title, 10)
     assert len(trend.hover_texts) > 20
     # docker's step 30 days ago is marked as a regression, at the right time
     marked = [(x, t) for x, t in zip(trend.hover_xs, trend.hover_texts, strict=True)
@@ -479,15 +487,12 @@ def test_detail_and_plots_show_a_chosen_result(
 
     memory = next(d for d in reversed(history) if d["kind"] == "memory")
     window.select_result(memory["id"])
-    spin(0.2)
     plots.tabs.setCurrentWidget(plots.plots["memory"])
-    spin(0.2)
-    assert plots.plots["memory"].title.startswith("Memory over time")
+    spin_until(lambda: plots.plots["memory"].title.startswith("Memory over time"), 10)
     screenshot(window, "plot-memory")
     plots.tabs.setCurrentWidget(plots.plots["density"])
-    spin(0.2)
     density = plots.plots["density"]
-    assert density.title.startswith("Memory against running containers")
+    spin_until(lambda: density.title.startswith("Memory against running containers"), 10)
     point = memory["runtimes"][0]["density"][2]
     text = density.hover_at(2, point["total_bytes"] / 1048576)
     assert text is not None and "2 containers" in text
@@ -498,8 +503,7 @@ def test_detail_and_plots_show_a_chosen_result(
     profile = next(d for d in history if d["kind"] == "profile")
     window.select_result(profile["id"])
     plots.tabs.setCurrentWidget(plots.plots["memory"])
-    spin(0.2)
-    assert plots.plots["memory"].title.startswith("Profile")
+    spin_until(lambda: plots.plots["memory"].title.startswith("Profile"), 10)
     assert detail.samples.rowCount() == 20
 
 
@@ -581,14 +585,15 @@ def test_resources_panel_shows_live_figures_from_a_worker(
     window.show_panel("resources")
     spin_until(lambda: window.resources.readings >= 2, 30)
     meter.stop()
-    assert meter.longest_ms < 300, f"the GUI thread stalled {meter.longest_ms:.0f} ms"
+    print(f"resources: GUI thread blocked at most {meter.longest_ms:.0f} ms, longest gap "
+          f"{meter.longest_gap_ms:.0f} ms")
+    assert meter.longest_ms < STALL_MS, f"the GUI thread was blocked {meter.longest_ms:.0f} ms"
     assert "cores" in window.resources.texts["cpu"].text()
     assert "docker" in window.resources.containers.text()
     assert "Updated" in window.resources.updated.text()
     screenshot(window, "resources")
     window.show_panel("detail")  # hidden: the worker stops
-    spin(0.1)
-    assert window.resources._stop is None
+    spin_until(lambda: window.resources._stop is None, 10)
 
 
 def test_keyboard_shortcuts_and_tab_order(qapp: QApplication, history: list[dict[str, Any]],
@@ -596,10 +601,9 @@ def test_keyboard_shortcuts_and_tab_order(qapp: QApplication, history: list[dict
     window = open_window()
     window.activateWindow()
     window.table.setFocus()
-    spin(0.1)
+    spin_until(window.table.hasFocus, 10)
     QTest.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
-    spin(0.1)
-    assert window.search.hasFocus()
+    spin_until(window.search.hasFocus, 10)
     QTest.keyClicks(window.search, "laptop")
     spin_until(lambda: window.proxy.rowCount() < len(history), 5)
     QTest.keyClick(window.search, Qt.Key.Key_Escape)  # no run: Esc clears the search
@@ -627,7 +631,8 @@ def test_geometry_and_layout_are_remembered(qapp: QApplication, history: list[di
     window = open_window()
     window.resize(777, 611)  # within the offscreen screen (800 x 800)
     window.show_panel("compare")
-    spin(0.1)
+    spin_until(lambda: (window.width(), window.height()) == (777, 611)
+               and window.tabs.currentWidget() is window.compare, 10)
     window.close()
     settings = QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, APP_ID,
                          "window")
@@ -659,18 +664,15 @@ def test_plots_follow_the_palette(qapp: QApplication, history: list[dict[str, An
             dark.setColor(r, QColor(*rgb))
     try:
         qapp.setPalette(dark)
-        spin(0.2)
         plot = plots.plots["distribution"]
-        assert plot.backgroundBrush().color() == QColor(30, 30, 34)
+        spin_until(lambda: plot.backgroundBrush().color() == QColor(30, 30, 34), 10)
         assert plot.getAxis("left").textPen().color() == QColor(230, 230, 230)
         window.show_panel("plots")
-        spin(0.2)
         screenshot(window, "dark")
     finally:
         qapp.setPalette(original)
-        spin(0.1)
-    assert plots.plots["distribution"].backgroundBrush().color() == original.color(
-        QPalette.ColorRole.Base)
+    spin_until(lambda: plots.plots["distribution"].backgroundBrush().color() == original.color(
+        QPalette.ColorRole.Base), 10)
 
 
 def test_the_run_panel_renders_every_benchmark_action_from_its_params(
@@ -690,8 +692,12 @@ def test_the_run_panel_renders_every_benchmark_action_from_its_params(
         [a.id for a in benchmarks]
     for action in benchmarks:
         panel.select_action(action.id)
-        spin(0.05)
-        assert set(panel.inputs) == {p.name for p in action.params if p.kind != "runtimes"}
+        wanted = {p.name for p in action.params if p.kind != "runtimes"}
+
+        def inputs_shown(w: set[str] = wanted) -> bool:
+            return set(panel.inputs) == w
+
+        spin_until(inputs_shown, 10)
         assert panel.runtime_row.isVisible() == any(p.kind == "runtimes"
                                                     for p in action.params)
         for p in action.params:
@@ -767,11 +773,18 @@ def test_a_malformed_result_is_shown_as_far_as_it_goes(
         assert detail.doc is not None and detail.doc["id"] == "20261001T000000Z-0dd0dd"
         assert detail.samples.rowCount() == 0
         detail.tabs.setCurrentIndex(2)
-        spin(0.2)
+        spin_until(lambda: detail.phase_plot is not None and detail.phase_plot.title != "", 10)
         plots = window.ensure_plots()
-        for key in ("distribution", "memory", "density", "trend"):
+        for key in ("distribution", "memory", "density"):
             plots.tabs.setCurrentWidget(plots.plots[key])
-            spin(0.2)
+
+            def drawn(k: str = key) -> bool:  # with a title saying what it shows, or not
+                return plots.plots[k].title != ""
+
+            spin_until(drawn, 10)
+        trends = plots.trend_drawn
+        plots.tabs.setCurrentWidget(plots.plots["trend"])
+        spin_until(lambda: plots.trend_drawn > trends, 30)
         assert plots.plots["distribution"].title.startswith("No timed samples")
         window.show_panel("compare")
         count = window.compare.computed
@@ -781,30 +794,110 @@ def test_a_malformed_result_is_shown_as_far_as_it_goes(
     assert errors == []
 
 
+ENGINE_TIMEOUT_S = 5
+"""``[benchmark] timeout_s`` of the runs on the private dockerd (as in tests/faults)."""
+
+
+def _saved_path(error: str) -> Path:
+    """The partial result's path, as the one error line names it."""
+    match = re.search(r"saved, marked incomplete, to (\S+\.json)$", error)
+    assert match, error
+    return Path(match[1])
+
+
 def test_the_engine_failing_mid_run_shows_the_error_and_the_window_carries_on(
         qapp: QApplication, history: list[dict[str, Any]], forge_home: Path,
-        open_window: Callable[[], ResultsWindow]) -> None:
-    (forge_home / "config.toml").write_text('[runtimes.broken]\nrun = ["false"]\n')
+        own_dockerd: PrivateDockerd, open_window: Callable[[], ResultsWindow]) -> None:
+    """A run on the private dockerd (tests/engines.py), SIGKILLed once the panel's progress bar
+    shows an iteration done: the error is shown, what completed is saved (incomplete) and
+    listed on reload, the run leaves nothing but what the dead engine held, and the next run
+    works."""
+    dockerd = own_dockerd
+    (forge_home / "config.toml").write_text(f"[benchmark]\ntimeout_s = {ENGINE_TIMEOUT_S}\n")
     window = open_window()
     panel = window.run_panel
     window.show_panel("run")
-    spin_until(lambda: "broken" in panel.runtime_boxes, 30)
+    spin_until(lambda: "docker" in panel.runtime_boxes, 30)
     panel.select_action("startup")
-    panel.set_value("runtime", ["broken"])
-    panel.set_value("iterations", 2)
+    panel.set_value("runtime", ["docker"])
+    panel.set_value("iterations", 300)
+    panel.set_value("warmup", 0)
     assert window.run_benchmark()
-    spin_until(lambda: not panel.running and bool(panel.events) and
-               panel.events[-1].kind in ("failed", "finished", "cancelled"), 60)
-    assert panel.events[-1].kind == "failed"
-    assert panel.error.isVisible() if window.isVisible() else panel.error.text()
-    assert "no runtime completed an iteration" in panel.error.text()
-    assert "failed" in window.statusBar().currentMessage()
-    assert panel.run_button.isEnabled()
+    spin_until(lambda: panel.progress.maximum() == 300 and panel.progress.value() >= 1, 120)
+    done = panel.progress.value()  # iterations the user saw completed when the engine died
+    dockerd.kill()
+    spin_until(lambda: not panel.running and panel.events[-1].kind not in (
+        "started", "progress"), 60)
+
+    last = panel.events[-1]
+    assert last.kind == "failed", (last.kind, last.text)
+    assert last.text.startswith("gave up on docker after "), last.text
+    assert panel.error.text() == f"Error: {last.text}"
+    assert window.statusBar().currentMessage() == f"Startup benchmark failed: {last.text}"
+    assert panel.run_button.isEnabled() and not panel.cancel_button.isEnabled()
     screenshot(window, "run-failed")
-    spin(0.3)
-    assert window.model.rowCount() == len(history)  # nothing saved, the table intact
-    window.kind.setCurrentIndex(window.kind.findData("disk"))
-    assert window.proxy.rowCount() == KIND_COUNTS["disk"]
+    path = _saved_path(last.text)
+    assert path.parent == forge_home / "benchmarks"
+    doc = json.loads(path.read_text())
+    (entry,) = doc["runtimes"]
+    assert doc["complete"] is False and entry["errors"], entry["errors"]
+    # every iteration the progress bar counted was kept (one more may have finished while
+    # the kill landed)
+    assert len(entry["samples"]) >= done >= 1, (len(entry["samples"]), done)
+    assert f"after {len(entry['samples'])} of 300 iterations" in last.text
+
+    # what completed is in the table once the user reloads (F5), marked incomplete
+    loads = window.loads
+    window.reload()
+    spin_until(lambda: window.loads > loads, 30)
+    assert window.model.rowCount() == len(history) + 1
+    assert window.select_result(doc["id"])
+    row = window.current_row()
+    assert row is not None and row.id == doc["id"]
+    assert row.cells()[-1] == "1 error, incomplete", row.cells()
+
+    # The engine back. The kill may land while the run's current container exists (1 run in
+    # 6 here): the run cannot remove it from a dead engine. Nothing else of the run may be
+    # there; that this one container is never swept while the window runs is
+    # test_a_failed_runs_container_is_swept_by_the_next_run_of_the_same_process.
+    dockerd.start()
+    left = owned_by(os.getpid(), labelled("docker", dockerd.env))
+    assert len(left) <= 1 and all(c.run == doc["id"] for c in left), left
+    panel.set_value("iterations", 2)
+    loads = window.loads
+    assert window.run_benchmark()
+    spin_until(lambda: not panel.running and window.loads > loads, 120)
+    assert panel.events[-1].kind == "finished", panel.events[-1].text
+    assert not panel.error.isVisible()
+    assert window.model.rowCount() == len(history) + 2
+    second = panel.events[-1].doc
+    assert second is not None
+    assert [c for c in owned_by(os.getpid(), labelled("docker", dockerd.env))
+            if c.run == second["id"]] == []
+
+
+def test_a_failed_runs_container_is_swept_by_the_next_run_of_the_same_process(
+        qapp: QApplication, history: list[dict[str, Any]], own_dockerd: PrivateDockerd,
+        open_window: Callable[[], ResultsWindow]) -> None:
+    """What a run in this process leaves when its engine dies mid-iteration (made here on
+    purpose, as the kill above leaves it 1 time in 6): a container labelled with this process
+    as owner and the failed run's id. The next run from the same window must remove it."""
+    created = engine_sh(DOCKER, "create", "--label", "io.forge.benchmark=20260101T000000Z-dead00",
+                 "--label", f"io.forge.owner={current_owner()}", "--network", "none",
+                 "forge-bench:busybox", "true", env=own_dockerd.env)
+    assert created.returncode == 0, created.stderr
+    window = open_window()
+    panel = window.run_panel
+    window.show_panel("run")
+    spin_until(lambda: "docker" in panel.runtime_boxes, 30)
+    panel.select_action("startup")
+    panel.set_value("runtime", ["docker"])
+    panel.set_value("iterations", 1)
+    loads = window.loads
+    assert window.run_benchmark()
+    spin_until(lambda: not panel.running and window.loads > loads, 120)
+    assert panel.events[-1].kind == "finished", panel.events[-1].text
+    assert owned_by(os.getpid(), labelled("docker", own_dockerd.env)) == []
 
 
 # --- real runs on docker ----------------------------------------------------------------------
@@ -853,10 +946,44 @@ def test_a_run_from_the_panel_adds_its_result_to_the_table(
     assert "docker" in window.proxy.index(window.proxy.proxy_row_of(doc["id"]), 3).data()
     assert "Saved as" in panel.state.text()
     longest = meter.longest_ms
-    print(f"longest event-loop stall during the run: {longest:.0f} ms")
-    assert longest < 300, f"the GUI thread stalled {longest:.0f} ms"
+    print(f"run from the panel: GUI thread blocked at most {longest:.0f} ms, longest gap "
+          f"{meter.longest_gap_ms:.0f} ms")
+    assert longest < STALL_MS, f"the GUI thread was blocked {longest:.0f} ms"
     assert _own_containers() == []
     screenshot(window, "run-done")
+
+
+def test_the_run_panel_honours_config_toml_and_shows_the_benchmark_log(
+        qapp: QApplication, history: list[dict[str, Any]], forge_home: Path,
+        open_window: Callable[[], ResultsWindow]) -> None:
+    """`[benchmark] iterations = 3`: the form offers 3 and a run measures 3; the lines the
+    benchmark logs (in this fresh FORGE_HOME runc's bundle is exported first) reach the
+    window's live log."""
+    from PySide6.QtWidgets import QSpinBox
+
+    from tests.integration.conftest import oci_leftovers
+
+    (forge_home / "config.toml").write_text("[benchmark]\niterations = 3\nwarmup = 0\n")
+    window = open_window()
+    panel = window.run_panel
+    window.show_panel("run")
+    panel.select_action("startup")
+    spin = panel.inputs["iterations"]
+    assert isinstance(spin, QSpinBox) and spin.value() == 3
+    panel.set_value("runtime", ["runc"])
+    assert window.run_benchmark()
+    spin_until(lambda: not panel.running and bool(panel.events) and
+               panel.events[-1].kind in ("failed", "finished", "cancelled"), 240)
+    assert panel.events[-1].kind == "finished", panel.events[-1].text
+    doc = panel.events[-1].doc
+    assert doc is not None and doc["parameters"]["iterations"] == 3
+    assert doc["runtimes"][0]["stats"]["n"] == 3
+    logged = [e.text for e in panel.events if e.kind == "log"]
+    assert any("OCI bundle" in line for line in logged), logged
+    shown = panel.log.toPlainText()
+    assert all(line in shown for line in logged), shown
+    assert panel.state.text().startswith("Startup finished")  # a log line changed no state
+    assert oci_leftovers(True) == []
 
 
 def test_cancel_mid_run_leaves_no_container(qapp: QApplication,
@@ -873,11 +1000,12 @@ def test_cancel_mid_run_leaves_no_container(qapp: QApplication,
     spin_until(lambda: any(e.kind == "progress" for e in panel.events), 120)
     window.cancel_action.trigger()  # Esc
     assert "Cancelling" in panel.state.text()
-    spin_until(lambda: not panel.running and panel.events[-1].kind != "progress", 120)
+    spin_until(lambda: panel.events[-1].kind in ("finished", "failed", "cancelled"), 120)
+    assert not panel.running
     assert panel.events[-1].kind == "cancelled", panel.events[-1].text
     progress = [e for e in panel.events if e.kind == "progress"]
     assert len(progress) < 200
-    assert labelled("docker", True) == []
+    assert shared_labelled("docker", True) == []
     assert _own_containers() == []
     assert window.model.rowCount() == len(history)
     assert panel.run_button.isEnabled() and not panel.cancel_button.isEnabled()
@@ -954,7 +1082,8 @@ def test_cancel_from_the_window_stops_every_kind(
     assert window.run_benchmark()
     spin_until(lambda: any(e.kind == "progress" for e in panel.events), 300)
     window.cancel_action.trigger()  # Esc
-    spin_until(lambda: not panel.running and panel.events[-1].kind != "progress", 120)
+    spin_until(lambda: panel.events[-1].kind in ("finished", "failed", "cancelled"), 120)
+    assert not panel.running
     assert panel.events[-1].kind == "cancelled", panel.events[-1].text
     assert _own_containers() == [] and owned("podman", current_owner()) == []
     assert not [c for c in sh("runc", "list", "-q").stdout.split()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import shutil
+import secrets
 import signal
 import socket
 import subprocess
@@ -212,11 +212,20 @@ def test_next_run_sweeps_a_dead_runs_crun_container(forge_home: Path) -> None:
 
 # --- as a user who is not root ---------------------------------------------------------------
 
-TEST_USER = "forge-oci-test"
 
 
 def _user_pids(uid: int) -> list[int]:
     return [int(p) for p in sh("pgrep", "-U", str(uid)).stdout.split()]
+
+
+def _cmdline(pid: int) -> list[str] | None:
+    """A live process's command line; None for one that has exited (a zombie included: dead,
+    only not yet reaped by its parent)."""
+    try:
+        proc = psutil.Process(pid)
+        return None if proc.status() == psutil.STATUS_ZOMBIE else proc.cmdline()
+    except psutil.Error:
+        return None
 
 
 def _remove_user(name: str) -> None:
@@ -233,39 +242,33 @@ def _remove_user(name: str) -> None:
 def oci_user(tmp_path: Path) -> Iterator[tuple[pwd.struct_passwd, list[str], Path]]:
     """A throwaway user, their own FORGE_HOME, and the command that runs forge as them.
 
-    Debian's own Python runs forge for them: the suite's interpreter may live under /root,
-    which they cannot read. The bundle is prepared by root and handed over: preparing it as
-    the user with Python 3.11.2 is issue 11's point on Python versions, covered by the
-    non-root harness."""
-    _remove_user(TEST_USER)  # a previous session killed before its teardown
-    created = sh("useradd", "-m", "-s", "/bin/sh", TEST_USER)
+    Debian's own Python (3.11.2, whose tarfile has no extraction filters: forge's own
+    safetar does the job) runs forge for them, with the suite's packages: the suite's
+    interpreter may live under /root, which they cannot read. The user's runs prepare their
+    own bundle, as a user's first run would."""
+    name = f"forgeoci-{secrets.token_hex(3)}"  # its own: suites may run side by side
+    created = sh("useradd", "-m", "-s", "/bin/sh", name)
     assert created.returncode == 0, created.stderr
     try:
-        user = pwd.getpwnam(TEST_USER)
+        user = pwd.getpwnam(name)
         home = Path(user.pw_dir) / "forge-home"
-        prepared = run_forge("image", "prepare", "-r", "runc", env={"FORGE_HOME": str(home)})
-        assert prepared.returncode == 0, prepared.stderr
-        shutil.chown(home, user.pw_uid, user.pw_gid)
-        for root, dirs, files in os.walk(home):
-            for name in dirs + files:
-                os.lchown(os.path.join(root, name), user.pw_uid, user.pw_gid)
         python = "/usr/bin/python3"
         check = sh(python, "-c", "import sys; print(sys.version_info[:2])")
         assert check.stdout.strip() == str(sys.version_info[:2]), \
             f"{python} is {check.stdout.strip()}: the venv's packages need {sys.version_info[:2]}"
         site = sysconfig.get_paths()["purelib"]
-        prefix = ["runuser", "-u", TEST_USER, "--", "env", "-i", f"HOME={user.pw_dir}",
+        prefix = ["runuser", "-u", name, "--", "env", "-i", f"HOME={user.pw_dir}",
                   "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", f"FORGE_HOME={home}",
                   f"PYTHONPATH={REPO}:{site}", python, "-m", "forge_desktop"]
         yield user, prefix, home
         # rootless podman keeps a pause process (`catatonit -P`) for the user's session by
         # design once `forge runtimes` asked it for its version: podman's, not a leak of ours
-        left = [p for p in _user_pids(user.pw_uid)
-                if psutil.Process(p).cmdline()[:2] != ["catatonit", "-P"]]
-        assert left == [], [psutil.Process(p).cmdline() for p in left]
+        left = [cmd for cmd in map(_cmdline, _user_pids(user.pw_uid))
+                if cmd is not None and cmd[:2] != ["catatonit", "-P"]]
+        assert left == [], left
     finally:
-        _remove_user(TEST_USER)
-    assert sh("id", TEST_USER).returncode != 0
+        _remove_user(name)
+    assert sh("id", name).returncode != 0
 
 
 def test_rootless_runc_and_crun_as_a_user_who_is_not_root(

@@ -20,17 +20,15 @@ from forge_desktop.bench.disk import (
     DiskOptions,
     TreeUsage,
     disk_entry,
-    docker_df_fields,
-    docker_layer_dirs,
     measure_tree,
-    podman_df_fields,
-    podman_layer_dirs,
     tree_bytes,
 )
 from forge_desktop.bench.targets import evaluate
 from forge_desktop.cli.cmd_disk import disk_table, store_lines
 from forge_desktop.errors import Interrupted, UsageError
 from forge_desktop.models import RunContext
+from forge_desktop.runtimes.docker import docker_df_fields, docker_layer_dirs
+from forge_desktop.runtimes.podman import podman_df_fields, podman_layer_dirs
 from tests.unit.fakes import FakeRuntime
 
 MIB = 1024 * 1024

@@ -15,7 +15,6 @@ import pytest
 from forge_desktop.bench import images as im
 from forge_desktop.bench.images import (
     ImageBench,
-    ImageFacts,
     ImageOptions,
     ImageRun,
     build_temp_tar,
@@ -28,7 +27,7 @@ from forge_desktop.bench.images import (
 )
 from forge_desktop.errors import EngineError, ForgeError, Interrupted, UsageError
 from forge_desktop.image import host_busybox
-from forge_desktop.runtimes.base import new_run_context
+from forge_desktop.runtimes.base import ImageFacts, new_run_context
 
 from .fakes import FakeRuntime
 
@@ -109,7 +108,7 @@ class FakeDriver:
     def import_tar(self, tar_path: Path, ref: str) -> None:
         self._add([ref], str(tar_path))
 
-    def inspect(self, ref: str) -> ImageFacts | None:
+    def inspect_image(self, ref: str) -> ImageFacts | None:
         image_id = self._find(ref)
         return None if image_id is None else ImageFacts(image_id, tuple(self.images[image_id]))
 
@@ -122,7 +121,7 @@ class FakeDriver:
         self.later.clear()
         return [ImageFacts(i, tuple(t)) for i, t in self.images.items()]
 
-    def remove(self, ref: str, force: bool) -> None:
+    def remove_image(self, ref: str, force: bool) -> None:
         self.clock.advance_ms(self.remove_ms)
         image_id = self._find(ref)
         if image_id is None:
@@ -135,19 +134,19 @@ class FakeDriver:
             if not self.images[image_id]:
                 del self.images[image_id]
 
-    def save(self, ref: str) -> bytes:
+    def save_image(self, ref: str) -> bytes:
         image_id = self._find(ref)
         assert image_id is not None
         return f"{self.content[image_id]}|{ref}".encode()
 
-    def load(self, data: bytes, timeout_s: float) -> None:
+    def load_image(self, data: bytes, timeout_s: float) -> None:
         content, ref = data.decode().split("|")
         self.clock.advance_ms(self.load_ms)
         if self.on_transfer:
             self.on_transfer(self)
         self._add([ref], content)
 
-    def push(self, ref: str, dest: str, timeout_s: float) -> None:
+    def push_image(self, ref: str, dest: str, timeout_s: float, tls_verify: bool = True) -> None:
         if self.fail_push:
             raise EngineError(f"{self.name}: push refused")
         assert self.registry is not None
@@ -156,7 +155,7 @@ class FakeDriver:
         self.pushes.append(dest)
         self.registry.repo[dest.rsplit(":", 1)[1]] = self.content[image_id]
 
-    def pull(self, ref: str, timeout_s: float) -> None:
+    def pull(self, ref: str, timeout_s: float, tls_verify: bool = True) -> None:
         assert self.registry is not None
         self.clock.advance_ms(self.load_ms)
         if self.on_transfer:
@@ -180,7 +179,8 @@ def assert_clean(*drivers: FakeDriver) -> None:
     for d in drivers:
         d.list_images()  # lets 'later' images show up
         assert d.temp_images() == [], d.images
-        assert d.inspect(USER_IMAGE) is not None and d.inspect(f"user-{d.name}") is not None
+        assert d.inspect_image(USER_IMAGE) is not None
+        assert d.inspect_image(f"user-{d.name}") is not None
 
 
 # -- names and options ----------------------------------------------------------------------
@@ -312,7 +312,7 @@ def test_an_image_someone_else_tagged_is_never_removed() -> None:
     user_tags_it(d)
     runs = bench.run(2)
     assert runs[0].samples == [] and "also tagged mine:keep" in runs[0].errors[0]
-    facts = d.inspect("mine:keep")
+    facts = d.inspect_image("mine:keep")
     assert facts is not None and facts.tags == ("mine:keep",)  # only our tag went
     assert_clean(d)
 

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import os
 import random
+import socket
 import threading
 
+import psutil
 import pytest
 
 from forge_desktop.bench.runner import MAX_CONSECUTIVE_ERRORS, Runner
@@ -86,3 +89,31 @@ def test_keyboard_interrupt_mid_iteration_still_cleans_up() -> None:
         Runner([a], SPEC, ctx).run(10, 0, infos(a))
     assert a.cleaned == [ctx.run_id]
     assert not a.live, "the interrupted iteration's container was not removed"
+
+
+def test_a_sweep_takes_this_process_s_ended_runs_but_never_its_active_ones() -> None:
+    """A tray or window outlives its runs: what one of its runs could not remove (its engine
+    died mid-iteration) is a leftover once that run has ended, while its live runs and other
+    live processes' runs never are."""
+    from forge_desktop.runtimes.base import (
+        current_owner,
+        end_run,
+        is_leftover,
+        new_run_context,
+        oci_container_id,
+        oci_is_leftover,
+    )
+
+    ctx = new_run_context()
+    oci_id = oci_container_id(ctx, 1)
+    assert not is_leftover(current_owner(), ctx.run_id)
+    assert not oci_is_leftover(oci_id)
+    assert is_leftover(current_owner(), "20260101T000000Z-0ld000")  # an ended run of ours
+    end_run(ctx)
+    assert is_leftover(current_owner(), ctx.run_id)
+    assert oci_is_leftover(oci_id)
+    parent = psutil.Process(os.getppid())
+    live_other = f"{socket.gethostname()}/{parent.pid}/{int(parent.create_time() * 100)}"
+    assert not is_leftover(live_other, "20260101T000000Z-0ld000")
+    assert is_leftover(f"{socket.gethostname()}/{2**22 + 7}/1", ctx.run_id)  # no such pid
+    assert not oci_is_leftover("someone-elses-container")

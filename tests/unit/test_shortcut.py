@@ -271,3 +271,20 @@ def test_starts_fast_without_heavy_imports() -> None:
         assert shortcut("list").returncode == 0
         best = min(best, time.perf_counter() - start)
     assert best < 1.0, f"forge-shortcut list took {best:.2f} s"
+
+
+def test_a_run_takes_its_defaults_from_config_toml(forge_home: Path) -> None:
+    """`[benchmark] iterations = 3`: forge-shortcut measures 3 iterations, as `forge` does."""
+    forge_home.mkdir(parents=True)
+    (forge_home / "config.toml").write_text("[benchmark]\niterations = 3\nwarmup = 0\n")
+    proc = shortcut("run", "startup", "--param", "runtime=runc", "--json", timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["parameters"]["iterations"] == 3 and doc["parameters"]["warmup"] == 0
+    (entry,) = doc["runtimes"]
+    assert entry["runtime"] == "runc" and entry["stats"]["n"] == 3
+    assert len(entry["samples"]) == 3
+    proc = shortcut("run", "startup", "--param", "runtime=runc", "--param", "iterations=2",
+                    "--json", timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["runtimes"][0]["stats"]["n"] == 2  # given wins

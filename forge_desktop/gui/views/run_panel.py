@@ -1,6 +1,7 @@
 """Run any benchmark of the action registry from the window: its parameters are rendered from
-the ``Param`` specs, the job runs in JobRunner's thread, and its events reach the GUI thread
-through the bridge only. Runtimes are offered from ``known_runtimes``; which of them answer is
+the ``Param`` specs (defaults as the user's config.toml sets them), the job runs in JobRunner's
+thread, and its events (the benchmark's own log lines too) reach the GUI thread through the
+bridge only. Runtimes are offered from ``known_runtimes``; which of them answer is
 found out in a worker thread (asking an engine may take the engine's timeout)."""
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QShowEvent
@@ -33,6 +34,9 @@ from forge_desktop.errors import ForgeError
 from forge_desktop.gui.bridge import Bridge
 from forge_desktop.gui.views.worker import in_thread
 from forge_desktop.jobs import JobEvent, JobRunner
+
+if TYPE_CHECKING:
+    from forge_desktop.config import Config
 
 _COUNT = re.compile(r"(\d+)/(\d+)$")
 
@@ -153,6 +157,7 @@ class RunPanel(QWidget):
         self.inputs = {}
         action = self.current_action
         self.description.setText(action.description)
+        config = self._config()
         for param in action.params:
             if param.kind == "runtimes":
                 self.form.addRow("Runt&imes:", self.runtime_row)
@@ -160,36 +165,47 @@ class RunPanel(QWidget):
                 self.runtime_row.setToolTip(param.help + ". None checked: every available "
                                             "runtime.")
                 continue
-            widget = self._input(param)
-            widget.setToolTip(param.help)
+            widget = self._input(param, param.default_for(config))
+            widget.setToolTip(f"{param.help} (default: {param.default_text()})")
             widget.setAccessibleName(param.name)
             self.inputs[param.name] = widget
             self.form.addRow(f"{param.name.replace('_', ' ').capitalize()}:", widget)
 
+    def _config(self) -> Config | None:
+        """The user's config.toml for the defaults; a broken one is said once here (a run
+        says it again) and the built-in defaults are shown."""
+        from forge_desktop.config import load_config
+
+        try:
+            return load_config()
+        except ForgeError as exc:
+            self._show_error(str(exc))
+            return None
+
     @staticmethod
-    def _input(param: Param) -> QWidget:
+    def _input(param: Param, default: Any) -> QWidget:
         if param.kind == "int":
             spin = QSpinBox()
             spin.setRange(int(param.minimum if param.minimum is not None else 0),
                           int(param.maximum if param.maximum is not None else 1_000_000))
-            spin.setValue(int(param.default))
+            spin.setValue(int(default))
             return spin
         if param.kind == "float":
             dspin = QDoubleSpinBox()
             dspin.setRange(param.minimum if param.minimum is not None else 0.0,
                            param.maximum if param.maximum is not None else 1e9)
-            dspin.setValue(float(param.default))
+            dspin.setValue(float(default))
             return dspin
         if param.kind == "bool":
             check = QCheckBox()
-            check.setChecked(bool(param.default))
+            check.setChecked(bool(default))
             return check
         if param.choices:
             combo = QComboBox()
             combo.addItems(list(param.choices))
-            combo.setCurrentText(str(param.default))
+            combo.setCurrentText(str(default))
             return combo
-        line = QLineEdit(str(param.default))
+        line = QLineEdit(str(default))
         line.setPlaceholderText(param.help)
         return line
 
@@ -286,6 +302,9 @@ class RunPanel(QWidget):
     def on_job_event(self, ev: JobEvent) -> None:
         self.events.append(ev)
         stamp = time.strftime("%H:%M:%S")
+        if ev.kind == "log":  # the benchmark's own line: the log only, the state is unchanged
+            self.log.appendPlainText(f"{stamp} {ev.text}")
+            return
         busy = ev.kind in ("started", "progress")
         self.run_button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy and not ev.job.cancel.is_set())
