@@ -237,7 +237,8 @@ def _disk(p: Mapping[str, Any], config: Config, progress: ProgressFn,
           cancel: threading.Event, log: LogFn) -> tuple[dict[str, Any], Path | None]:
     from forge_desktop.bench.disk import DiskOptions, run_disk
 
-    return run_disk(DiskOptions(p["runtime"]), config, log=log)
+    return run_disk(DiskOptions(p["runtime"]), config, progress=progress, cancel=cancel,
+                    log=log)
 
 
 def _image(p: Mapping[str, Any], config: Config, progress: ProgressFn,

@@ -48,6 +48,13 @@ class Interrupted(ForgeError):
     exit_code = 130
 
 
+class Busy(ForgeError):
+    """Another benchmark holds this FORGE_HOME's lock; two never run at once, since each would
+    spoil the other's figures. EX_TEMPFAIL: trying again later (or ``--wait``) succeeds."""
+
+    exit_code = 75
+
+
 class TargetNotFound(ForgeError):
     """The process to profile does not exist."""
 

@@ -3,9 +3,12 @@ what its notification says (``notification``), how a view's window is opened (``
 and background jobs.
 
 Background jobs: one benchmark at a time, off the caller's thread, with progress and log
-events, cancel, and completion. Front ends (tray, window) subscribe to events; they never run a
-benchmark on their own thread. The runner never touches widgets: the GUI hands events to its
-own thread through gui/bridge.py. forge-shortcut runs ``execute`` in its own thread instead.
+events, cancel, and completion. "One at a time" is FORGE_HOME's benchmark lock
+(forge_desktop.lock), taken in ``submit`` so a refusal is immediate, and handed to the job's
+thread, where the benchmark session finds it (forge-shortcut and the CLI take it in the
+session). Front ends (tray, window) subscribe to events; they never run a benchmark on their own
+thread. The runner never touches widgets: the GUI hands events to its own thread through
+gui/bridge.py. forge-shortcut runs ``execute`` in its own thread instead.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from forge_desktop import lock
 from forge_desktop.actions import Action, LogFn, ProgressFn, get_action, headline
 from forge_desktop.errors import ForgeError, Interrupted, UsageError
 
@@ -37,7 +41,8 @@ class Outcome:
     action: str
     status: Status
     exit_code: int
-    """0 done, 1 failed (or some runtime failed), 2 bad usage, 130 interrupted."""
+    """0 done, 1 failed (or some runtime failed), 2 bad usage, 75 another benchmark runs,
+    130 interrupted."""
     text: str
     """The headline, the error line, or what was opened."""
     doc: dict[str, Any] | None = None
@@ -155,10 +160,6 @@ def _signal_name(number: int) -> str:
 # -- background jobs ---------------------------------------------------------------------------
 
 
-class Busy(ForgeError):
-    """A benchmark is already running; two never run concurrently by accident."""
-
-
 @dataclass
 class Job:
     action: Action
@@ -194,20 +195,22 @@ class JobRunner:
         return self._current
 
     def submit(self, action_id: str, params: Mapping[str, Any] | None = None) -> Job:
-        """Start a benchmark in a named background thread; Busy if one is running. Parameters
-        not given take their defaults when it runs (config.toml's, read then)."""
+        """Start a benchmark in a named background thread; errors.Busy (exit 75) if one is
+        running, here or in another process. Parameters not given take their defaults when it
+        runs (config.toml's, read then)."""
         action = get_action(action_id)
         values = action.validate(params or {})
         with self._lock:
-            if self._current is not None:
-                running = self._current.progress_text or self._current.action.title
-                raise Busy(f"a benchmark is already running ({running}); wait for it or "
-                           "cancel it")
+            hold = lock.acquire(action.id)  # Busy, naming what runs, in this or any process
             job = Job(action, values)
-            self._current = job
-            self._thread = threading.Thread(target=self._run, args=(job,), daemon=True,
+            self._thread = threading.Thread(target=self._run, args=(job, hold), daemon=True,
                                             name=f"forge-job-{action.id}-{job.id}")
-            self._thread.start()
+            try:
+                self._thread.start()
+            except BaseException:
+                hold.release()
+                raise
+            self._current = job
         return job
 
     def cancel(self) -> bool:
@@ -235,7 +238,7 @@ class JobRunner:
 
             traceback.print_exc()
 
-    def _run(self, job: Job) -> None:
+    def _run(self, job: Job, hold: lock.Hold) -> None:
         def progress(runtime: str, done: int, total: int, warmup: bool) -> None:
             stage = "warmup " if warmup else ""
             job.progress_text = f"{job.action.title.split()[0]}: {runtime} {stage}{done}/{total}"
@@ -243,12 +246,15 @@ class JobRunner:
 
         self._emit("started", job, job.action.title)
         try:
-            outcome = execute(job.action, job.params, progress, job.cancel,
-                              lambda message: self._emit("log", job, message))
+            with hold.bound():
+                outcome = execute(job.action, job.params, progress, job.cancel,
+                                  lambda message: self._emit("log", job, message))
         except Exception as exc:  # noqa: BLE001 - a bug still ends as a failure event
             outcome = Outcome(job.action.id, "failed", 1,
                               f"internal error: {type(exc).__name__}: {exc}")
-        with self._lock:
-            self._current = None
+        finally:
+            with self._lock:
+                self._current = None
+                hold.release()  # before the event: a listener may start the next benchmark
         assert outcome.status != "opened"  # execute runs benchmarks only
         self._emit(outcome.status, job, outcome.text, outcome)

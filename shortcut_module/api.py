@@ -16,15 +16,13 @@ engines' SDKs nor scipy nor Qt.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from forge_desktop.actions import ACTIONS, Action, LogFn, Param, ProgressFn, get_action
-from forge_desktop.errors import ForgeError, UsageError
+from forge_desktop.errors import UsageError
 from forge_desktop.jobs import Outcome, execute, failures, notification, open_view
 
 __all__ = ["Outcome", "describe", "failures", "list_actions", "notification", "run",
@@ -131,49 +129,18 @@ def _noop_progress(_name: str, _done: int, _total: int, _warmup: bool) -> None:
     return None
 
 
-@contextlib.contextmanager
-def benchmark_lock() -> Iterator[None]:
-    """One shortcut benchmark at a time per FORGE_HOME: a key pressed twice must not run two
-    benchmarks that disturb each other's timings."""
-    import fcntl
-
-    from forge_desktop.config import forge_home
-    from forge_desktop.jobs import Busy
-
-    home = forge_home()
-    try:
-        home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(home / "shortcut.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    except OSError as exc:
-        raise ForgeError(f"cannot use {home}: {exc.strerror or exc}; set FORGE_HOME to a "
-                         "writable directory") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            raise Busy(f"a benchmark is already running ({PROGRAM} pid {holder}); wait for "
-                       "it to finish") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
 def run_action(action_id: str, params: Mapping[str, Any] | None = None, *,
                progress: ProgressFn | None = None, cancel: threading.Event | None = None,
                log: LogFn | None = None) -> Outcome:
     """Run one registry action. Bad input raises UsageError; a run that fails, is cancelled
-    or saves an incomplete result is an Outcome with that status and exit code. Benchmarks
-    hold the shortcut lock (Busy when another one runs)."""
+    or saves an incomplete result is an Outcome with that status and exit code. A benchmark
+    while another runs (in any front end) is refused: an Outcome "failed", exit 75."""
     action = get_action(action_id)
     values = validate_params(action, params or {})
     if not action.is_benchmark:
         return open_view(action)
-    with benchmark_lock():
-        return execute(action, values, progress or _noop_progress,
-                       cancel or threading.Event(), log or (lambda _m: None))
+    return execute(action, values, progress or _noop_progress, cancel or threading.Event(),
+                   log or (lambda _m: None))
 
 
 def run(action_id: str, /, **params: Any) -> Outcome:

@@ -19,30 +19,14 @@ from typing import Any
 from forge_desktop.bench import stats
 from forge_desktop.bench.disk import disk_entry
 from forge_desktop.bench.memory import MemoryOptions, memory_entry
-from forge_desktop.bench.runner import (
-    ProgressFn,
-    Runner,
-    RuntimeRun,
-    cleanup_on_exit,
-    raise_if_given_up,
-)
-from forge_desktop.bench.startup import (
-    Log,
-    StartupOptions,
-    limits_warnings,
-    resolve,
-    runtime_entry,
-)
-from forge_desktop.bench.targets import evaluate
+from forge_desktop.bench.runner import ProgressFn, Runner, RuntimeRun
+from forge_desktop.bench.session import Log, Measured, Session, limits_warnings
+from forge_desktop.bench.startup import StartupOptions, runtime_entry
 from forge_desktop.config import Config
 from forge_desktop.errors import EngineError, ForgeError, UsageError
-from forge_desktop.models import RunSpec
-from forge_desktop.profiling.system import noise_warnings
-from forge_desktop.results import store
+from forge_desktop.models import RunSpec, RuntimeInfo
 from forge_desktop.results.document import size_verdict
-from forge_desktop.results.environment import fingerprint
-from forge_desktop.results.schema import new_document
-from forge_desktop.runtimes.base import LongRunning, Runtime, new_run_context
+from forge_desktop.runtimes.base import LongRunning, Runtime
 from forge_desktop.runtimes.oci import bundle_root
 
 ALPHA = 0.05
@@ -165,62 +149,68 @@ def like_for_like(runtimes: Sequence[Runtime], image: str, opts: CompareOptions,
 
 def run_compare(opts: CompareOptions, config: Config, *, progress: ProgressFn | None = None,
                 cancel: threading.Event | None = None, log: Log = lambda _m: None,
-                targets: Mapping[str, float] | None = None
+                targets: Mapping[str, float] | None = None, wait: bool = False
                 ) -> tuple[dict[str, Any], Path | None]:
-    opts.validate()
-    if opts.save:
-        store.ensure_writable()
-    wall0 = time.perf_counter()
-    ctx = new_run_context()
-    selected, image, unprepared = resolve(config, opts.runtimes, opts.image, ctx, log)
-    names = [r.name for r in selected]
-    if opts.baseline and opts.baseline not in names:
-        raise UsageError(f"--baseline {opts.baseline!r} is not among the runtimes compared "
-                         f"({', '.join(names)})")
-    spec = RunSpec(image=image, command=("true",), network=opts.network)  # type: ignore[arg-type]
-    mem_opts = MemoryOptions(containers=opts.containers, samples=opts.memory_samples)
-    with cleanup_on_exit(selected, ctx):
-        infos = {r.name: r.info() for r in selected}
-        noise = noise_warnings()  # before measuring: afterwards our own load is the noise
+    Prepared = tuple[float, list[Runtime], RunSpec, dict[str, str], dict[str, RuntimeInfo]]
+
+    def prepare(s: Session) -> Prepared:
+        wall0 = time.perf_counter()  # not before: a --wait for the lock is not the run's
+        selected, image, unprepared = s.resolve(opts.runtimes, opts.image)
+        names = [r.name for r in selected]
+        if opts.baseline and opts.baseline not in names:
+            raise UsageError(f"--baseline {opts.baseline!r} is not among the runtimes "
+                             f"compared ({', '.join(names)})")
+        spec = RunSpec(image=image, command=("true",), network=opts.network)  # type: ignore[arg-type]
+        return wall0, selected, spec, unprepared, {r.name: r.info() for r in selected}
+
+    def measure(s: Session, prepared: Prepared) -> Measured:
+        wall0, selected, spec, unprepared, infos = prepared
+        image = spec.image
+        mem_opts = MemoryOptions(containers=opts.containers, samples=opts.memory_samples)
         t0 = time.perf_counter()
-        runs = Runner(selected, spec, ctx, progress=progress, cancel=cancel,
+        runs = Runner(selected, spec, s.ctx, progress=s.progress, cancel=s.cancel,
                       rng=random.Random(opts.seed)).run(
             opts.iterations, opts.warmup, infos, interleave=True, own_cleanup=False,
             unprepared=unprepared)
         t1 = time.perf_counter()
         ready = [r for r in selected if r.name not in unprepared]
         # without cgroups there is no memory cgroup to read nor limit to set: not measured
-        memory = {r.name: memory_entry(r, image, ctx, mem_opts, progress=progress,
-                                       cancel=cancel)
+        memory = {r.name: memory_entry(r, image, s.ctx, mem_opts, progress=s.progress,
+                                       cancel=s.cancel)
                   for r in ready if isinstance(r, LongRunning)
                   and infos[r.name].cgroup_limits is not False}
         t2 = time.perf_counter()
-        disk = {r.name: disk_entry(r, image, ctx) for r in ready if r.kind != "command"}
+        disk = {r.name: disk_entry(r, image, s.ctx, cancel=s.cancel)
+                for r in ready if r.kind != "command"}
         t3 = time.perf_counter()
         entries = _entries(runs, memory, disk)
         warnings = like_for_like(ready, image, opts, entries)
-    lifecycles_s = sum(sum(s.total_ms for s in r.samples) + sum(r.warmup_ms)
-                       for r in runs) / 1000
-    wall_s = time.perf_counter() - wall0
-    measured_s = lifecycles_s + (t2 - t1) + (t3 - t2)
-    parameters = {"iterations": opts.iterations, "warmup": opts.warmup,
-                  "network": opts.network, "image": image, "via": "api",
-                  "command": list(spec.command), "containers": opts.containers,
-                  "memory_samples": opts.memory_samples, "interleaved": True,
-                  "seed": opts.seed, "baseline": opts.baseline}
-    doc = new_document(
-        "compare", ctx.run_id, fingerprint(list(infos.values()), opts.network, noise), parameters,
-        entries, all(not e["errors"] for e in entries),
-        comparison=comparison(entries, opts.baseline), like_for_like_warnings=warnings,
-        timing={"wall_s": round(wall_s, 3), "startup_lifecycles_s": round(lifecycles_s, 3),
+        parameters = {"iterations": opts.iterations, "warmup": opts.warmup,
+                      "network": opts.network, "image": image, "via": "api",
+                      "command": list(spec.command), "containers": opts.containers,
+                      "memory_samples": opts.memory_samples, "interleaved": True,
+                      "seed": opts.seed, "baseline": opts.baseline}
+
+        def timing() -> dict[str, Any]:
+            """After the run's cleanup, which the wall time (and so the overhead) includes."""
+            lifecycles_s = sum(sum(x.total_ms for x in r.samples) + sum(r.warmup_ms)
+                               for r in runs) / 1000
+            wall_s = time.perf_counter() - wall0
+            measured_s = lifecycles_s + (t2 - t1) + (t3 - t2)
+            return {"timing": {
+                "wall_s": round(wall_s, 3), "startup_lifecycles_s": round(lifecycles_s, 3),
                 "startup_phase_s": round(t1 - t0, 3), "memory_phase_s": round(t2 - t1, 3),
                 "disk_phase_s": round(t3 - t2, 3), "setup_s": round(t0 - wall0, 3),
-                "overhead_ratio": round(wall_s / measured_s, 4) if measured_s else None})
-    if targets:
-        doc["targets"] = evaluate(doc, targets)
-    path = store.save(doc) if opts.save else None
-    raise_if_given_up(runs, opts.iterations, path)  # after the save: what completed is kept
-    return doc, path
+                "overhead_ratio": round(wall_s / measured_s, 4) if measured_s else None}}
+
+        return Measured(entries, parameters, list(infos.values()), opts.network, runs,
+                        opts.iterations, extra={
+                            "comparison": comparison(entries, opts.baseline),
+                            "like_for_like_warnings": warnings}, after_cleanup=timing)
+
+    session = Session("compare", config, progress=progress, cancel=cancel, log=log,
+                      targets=targets, wait=wait)
+    return session.run(opts, prepare, measure)
 
 
 def _entries(runs: Sequence[RuntimeRun], memory: Mapping[str, dict[str, Any]],

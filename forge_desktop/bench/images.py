@@ -37,10 +37,10 @@ from forge_desktop.bench import stats
 from forge_desktop.bench.runner import (
     ProgressFn,
     RuntimeRun,
-    raise_if_given_up,
     signals_deferred,
     sweep_dead,
 )
+from forge_desktop.bench.session import Log, Measured, Session
 from forge_desktop.config import MAX_ITERATIONS, MAX_WARMUP, Config
 from forge_desktop.errors import (
     EngineError,
@@ -52,11 +52,8 @@ from forge_desktop.errors import (
     UsageError,
 )
 from forge_desktop.image import build_busybox_tar, host_busybox
-from forge_desktop.models import RunContext, Sample
-from forge_desktop.results import store
-from forge_desktop.results.environment import fingerprint
-from forge_desktop.results.schema import new_document
-from forge_desktop.runtimes.base import ImageStore, Runtime, new_run_context, owner_alive
+from forge_desktop.models import RunContext, RuntimeInfo, Sample
+from forge_desktop.runtimes.base import ImageStore, Runtime, owner_alive
 from forge_desktop.runtimes.common import Clock, ms
 from forge_desktop.runtimes.registry import known_runtimes, select_runtimes
 from forge_desktop.runtimes.registry_v2 import Registry
@@ -71,7 +68,6 @@ SETTLE_S = 0.5
 """After an interrupt in the middle of an engine call, the engine may still finish that call
 (a load already uploaded, a pull already fetched): cleanup looks again after this long."""
 
-Log = Callable[[str], None]
 
 _HOST_PORT_RE = re.compile(
     r"^(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*)"
@@ -553,74 +549,70 @@ def resolve(config: Config, names: Sequence[str]) -> tuple[list[Runtime], list[R
 
 
 def run_image_bench(opts: ImageOptions, config: Config, *, progress: ProgressFn | None = None,
-                    cancel: threading.Event | None = None,
-                    log: Log = lambda _m: None) -> tuple[dict[str, Any], Path | None]:
-    opts.validate()
-    registry: Registry | None = None
-    if opts.needs_registry():
-        registry = Registry(opts.registry_address(), config.timeout_s)
-        try:
+                    cancel: threading.Event | None = None, log: Log = lambda _m: None,
+                    wait: bool = False) -> tuple[dict[str, Any], Path | None]:
+    Prepared = tuple[ImageBench, list[Runtime], dict[str, RuntimeInfo], int]
+
+    def prepare(s: Session) -> Prepared:
+        registry: Registry | None = None
+        if opts.needs_registry():
+            registry = Registry(opts.registry_address(), config.timeout_s)
+            s.on_exit(contextlib.closing(registry))
             registry.probe()
-        except BaseException:
-            registry.close()
-            raise
-    try:
-        if opts.save:
-            store.ensure_writable()
-        return _run(opts, config, registry, progress, cancel, log)
-    except KeyboardInterrupt:  # cleanup has run by now (ImageBench.run's finally)
-        raise Interrupted("interrupted; the run's temporary images were removed") from None
-    finally:
-        if registry is not None:
-            registry.close()
-
-
-def _run(opts: ImageOptions, config: Config, registry: Registry | None,
-         progress: ProgressFn | None, cancel: threading.Event | None,
-         log: Log) -> tuple[dict[str, Any], Path | None]:
-    ctx = new_run_context()
-    selected, na = resolve(config, opts.runtimes)
-    use_registry = registry if opts.source == "pull" else None
-    try:
+        selected, na = resolve(config, opts.runtimes)
+        s.on_exit(_closing_all([*selected, *na]))
+        use_registry = registry if opts.source == "pull" else None
         sweep_dead(selected)
         drivers = {r.name: driver_for(r) for r in selected}
         swept = sweep_dead_images([d for d in drivers.values() if d is not None],
-                                  use_registry, log)
+                                  use_registry, s.log)
         if swept:
-            log(f"removed {swept} temporary image(s) left by forge runs that died")
-        infos = {r.name: r.info() for r in selected}
-        na_infos = {r.name: r.info() for r in na}
+            s.log(f"removed {swept} temporary image(s) left by forge runs that died")
+        infos = {r.name: r.info() for r in [*selected, *na]}
         runs = [ImageRun(r, infos[r.name], driver=drivers[r.name],
                          clock=getattr(r, "clock", time.perf_counter)) for r in selected]
-        with tempfile.TemporaryDirectory(prefix="forge-image-bench-") as tmp:
-            tar = build_temp_tar(Path(tmp) / "image.tar", ctx.run_id)
-            image_bytes = tar.stat().st_size
-            bench = ImageBench(runs, ctx, opts.source, tar, use_registry, progress=progress,
-                               cancel=cancel, log=log)
-            log(f"measuring cold {opts.source}s of {bench.local_ref} "
-                f"({image_bytes / 1e6:.1f} MB layer)")
-            bench.run(opts.iterations, opts.warmup)
+        tmp = s.on_exit(tempfile.TemporaryDirectory(prefix="forge-image-bench-"))
+        tar = build_temp_tar(Path(tmp) / "image.tar", s.ctx.run_id)
+        bench = ImageBench(runs, s.ctx, opts.source, tar, use_registry, progress=s.progress,
+                           cancel=s.cancel, log=s.log)
+        return bench, na, infos, tar.stat().st_size
+
+    def measure(s: Session, prepared: Prepared) -> Measured:
+        bench, na, infos, image_bytes = prepared
+        s.log(f"measuring cold {opts.source}s of {bench.local_ref} "
+              f"({image_bytes / 1e6:.1f} MB layer)")
+        runs = bench.run(opts.iterations, opts.warmup)
+        parameters = {
+            "source": opts.source,
+            "registry": bench.registry.address if bench.registry else None,
+            "iterations": opts.iterations,
+            "warmup": opts.warmup,
+            "image_bytes": image_bytes,
+            "image": bench.remote_ref if bench.registry else bench.local_ref,
+            "pushed_by": bench.pushed_by,
+        }
+        entries = [runtime_entry(r, opts.source) for r in runs]
+        entries += [not_applicable_entry(r, opts.source, not_applicable_reason(r),
+                                         infos[r.name].version) for r in na]
+        nothing = None
+        if not any(r.samples for r in runs):
+            errors = "; ".join(f"{r.runtime.name}: {r.errors[-1]}" for r in runs if r.errors)
+            nothing = f"no engine completed an iteration ({errors})"
+        return Measured(entries, parameters, list(infos.values()), runs=runs,
+                        iterations=opts.iterations, nothing_measured=nothing)
+
+    session = Session("image", config, progress=progress, cancel=cancel, log=log, wait=wait)
+    try:
+        return session.run(opts, prepare, measure)
+    except KeyboardInterrupt:  # cleanup has run by now (ImageBench.run's finally)
+        raise Interrupted("interrupted; the run's temporary images were removed") from None
+
+
+@contextlib.contextmanager
+def _closing_all(runtimes: Sequence[Runtime]) -> Iterator[None]:
+    try:
+        yield
     finally:
-        for r in [*selected, *na]:
+        for r in runtimes:
             with contextlib.suppress(Exception):
                 r.close()
-    parameters = {
-        "source": opts.source,
-        "registry": use_registry.address if use_registry else None,
-        "iterations": opts.iterations,
-        "warmup": opts.warmup,
-        "image_bytes": image_bytes,
-        "image": bench.remote_ref if use_registry else bench.local_ref,
-        "pushed_by": bench.pushed_by,
-    }
-    entries = [runtime_entry(r, opts.source) for r in runs]
-    entries += [not_applicable_entry(r, opts.source, not_applicable_reason(r),
-                                     na_infos[r.name].version) for r in na]
-    doc = new_document("image", ctx.run_id, fingerprint([*infos.values(), *na_infos.values()]),
-                       parameters, entries, all(not r.errors for r in runs))
-    if not any(r.samples for r in runs):
-        errors = "; ".join(f"{r.runtime.name}: {r.errors[-1]}" for r in runs if r.errors)
-        raise EngineError(f"no engine completed an iteration ({errors}); nothing was saved")
-    path = store.save(doc) if opts.save else None
-    raise_if_given_up(runs, opts.iterations, path)  # after the save: what completed is kept
-    return doc, path

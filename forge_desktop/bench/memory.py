@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from forge_desktop.bench import stats
-from forge_desktop.bench.runner import ProgressFn, cleanup_on_exit
-from forge_desktop.bench.startup import Log, resolve, unprepared_entry
-from forge_desktop.bench.targets import evaluate
+from forge_desktop.bench.runner import ProgressFn
+from forge_desktop.bench.session import Log, Measured, Session, unprepared_entry
 from forge_desktop.config import Config
 from forge_desktop.errors import ForgeError, Interrupted, UsageError
-from forge_desktop.models import RunContext, RunSpec
+from forge_desktop.models import RunContext, RunSpec, RuntimeInfo
 from forge_desktop.profiling.procmem import (
     Sampler,
     cgroup_memory_bytes,
@@ -30,10 +29,7 @@ from forge_desktop.profiling.procmem import (
     proc_mem,
     procs_mem,
 )
-from forge_desktop.results import store
-from forge_desktop.results.environment import fingerprint
-from forge_desktop.results.schema import new_document
-from forge_desktop.runtimes.base import LongRunning, Runtime, new_run_context
+from forge_desktop.runtimes.base import LongRunning, Runtime
 
 MAX_CONTAINERS = 50
 """Each container is capped at 64 MiB and 64 pids; 50 of them stay far from a laptop's
@@ -186,34 +182,36 @@ def memory_entry(runtime: Runtime, image: str, ctx: RunContext, opts: MemoryOpti
 
 def run_memory(opts: MemoryOptions, config: Config, *, progress: ProgressFn | None = None,
                cancel: threading.Event | None = None, log: Log = lambda _m: None,
-               targets: Mapping[str, float] | None = None
+               targets: Mapping[str, float] | None = None, wait: bool = False
                ) -> tuple[dict[str, Any], Path | None]:
-    opts.validate()
-    if opts.save:
-        store.ensure_writable()
-    ctx = new_run_context()
-    selected, image, unprepared = resolve(config, opts.runtimes, opts.image, ctx, log)
-    with cleanup_on_exit(selected, ctx):
+    def prepare(s: Session) -> tuple[list[Runtime], str, dict[str, str], list[RuntimeInfo]]:
+        selected, image, unprepared = s.resolve(opts.runtimes, opts.image)
         infos = [r.info() for r in selected]
         unlimited = [i for i in infos if i.cgroup_limits is False]
         kept = [r for r, i in zip(selected, infos, strict=True) if i.cgroup_limits is not False]
         if unlimited and (opts.runtimes or not kept):  # asked for: refuse, not pretend
             raise UsageError(no_limits_reason(unlimited[0].name, unlimited[0].note))
         for i in unlimited:
-            log(f"{i.name} skipped: {no_limits_reason(i.name, i.note)}")
+            s.log(f"{i.name} skipped: {no_limits_reason(i.name, i.note)}")
+        return kept, image, unprepared, infos
+
+    def measure(s: Session, prepared: tuple[list[Runtime], str, dict[str, str],
+                                            list[RuntimeInfo]]) -> Measured:
+        kept, image, unprepared, infos = prepared
         entries = [unprepared_entry(r, unprepared[r.name]) if r.name in unprepared
-                   else memory_entry(r, image, ctx, opts, progress=progress, cancel=cancel)
+                   else memory_entry(r, image, s.ctx, opts, progress=s.progress,
+                                     cancel=s.cancel)
                    for r in kept]
-    parameters = {"containers": opts.containers, "samples": opts.samples,
-                  "interval_s": opts.interval_s, "settle_s": opts.settle_s, "image": image,
-                  "command": list(SLEEP_COMMAND), "memory_limit_bytes":
-                  RunSpec(image).memory_limit_bytes, "pids_limit": RunSpec(image).pids_limit}
-    doc = new_document("memory", ctx.run_id, fingerprint(infos, "none"), parameters, entries,
-                       all(not e["errors"] for e in entries))
-    if targets:
-        doc["targets"] = evaluate(doc, targets)
-    if all(e["errors"] for e in entries):
-        raise ForgeError("no runtime could be measured ("
-                         + "; ".join(f"{e['runtime']}: {e['errors'][0]}" for e in entries)
-                         + "); nothing was saved")
-    return doc, (store.save(doc) if opts.save else None)
+        parameters = {"containers": opts.containers, "samples": opts.samples,
+                      "interval_s": opts.interval_s, "settle_s": opts.settle_s, "image": image,
+                      "command": list(SLEEP_COMMAND), "memory_limit_bytes":
+                      RunSpec(image).memory_limit_bytes, "pids_limit": RunSpec(image).pids_limit}
+        nothing = None
+        if all(e["errors"] for e in entries):
+            nothing = "no runtime could be measured (" + "; ".join(
+                f"{e['runtime']}: {e['errors'][0]}" for e in entries) + ")"
+        return Measured(entries, parameters, infos, "none", nothing_measured=nothing)
+
+    session = Session("memory", config, progress=progress, cancel=cancel, log=log,
+                      targets=targets, wait=wait)
+    return session.run(opts, prepare, measure)

@@ -3,34 +3,21 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from forge_desktop.bench import stats
-from forge_desktop.bench.runner import (
-    ProgressFn,
-    Runner,
-    RuntimeRun,
-    raise_if_given_up,
-    sweep_dead,
-)
+from forge_desktop.bench.runner import ProgressFn, Runner, RuntimeRun
+from forge_desktop.bench.session import Log, Measured, Session
 from forge_desktop.config import MAX_ITERATIONS, MAX_WARMUP, Config
-from forge_desktop.errors import EngineError, UsageError
-from forge_desktop.image import prepare_each
-from forge_desktop.models import NetworkMode, RunContext, RunSpec, RuntimeInfo, Via
-from forge_desktop.profiling.perf import PerformanceProfiler, with_self_timing
-from forge_desktop.profiling.system import noise_warnings
-from forge_desktop.results import store
-from forge_desktop.results.environment import fingerprint
-from forge_desktop.results.schema import new_document
-from forge_desktop.runtimes.base import Runtime, new_run_context
-from forge_desktop.runtimes.registry import known_runtimes, select_runtimes
+from forge_desktop.errors import UsageError
+from forge_desktop.models import NetworkMode, RunSpec, RuntimeInfo, Via
+from forge_desktop.runtimes.base import Runtime
 
 NETWORKS: tuple[NetworkMode, ...] = ("none", "host", "default")
 VIAS: tuple[Via, ...] = ("api", "cli")
-Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -86,86 +73,34 @@ def runtime_entry(run: RuntimeRun, via: str) -> dict[str, Any]:
     return entry
 
 
-def limits_warnings(entries: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One like-for-like warning per runtime whose containers ran without cgroup limits (crun
-    in its cgroup2 namespace, rootless runc on cgroup v1): the others pay for those limits."""
-    return [f"{e['runtime']}: not like-for-like: no cgroup limits (its containers run without "
-            "the memory and pids limits that runtimes with cgroups set up)"
-            for e in entries if e.get("cgroup_limits") is False]
-
-
-def build_result(kind: str, ctx: RunContext, runs: Sequence[RuntimeRun],
-                 parameters: dict[str, Any], network: str | None,
-                 noise: list[str] | None = None) -> dict[str, Any]:
-    via = parameters.get("via", "api")
-    entries = [runtime_entry(r, via) for r in runs]
-    warnings = limits_warnings(entries)
-    return new_document(kind, ctx.run_id, fingerprint([r.info for r in runs], network, noise),
-                        parameters, entries, all(not r.errors for r in runs),
-                        **({"like_for_like_warnings": warnings} if warnings else {}))
-
-
-def unprepared_entry(runtime: Runtime, reason: str) -> dict[str, Any]:
-    """The result entry of a runtime left out of a run because it could not be prepared (for
-    benchmarks that build their entries without a Runner)."""
-    run = RuntimeRun(runtime, RuntimeInfo(runtime.name, runtime.kind, True))
-    run.mark_unavailable(reason)
-    return {"runtime": runtime.name, "kind": runtime.kind, "unavailable": reason,
-            "errors": run.errors}
-
-
-def resolve(config: Config, names: Sequence[str], image: str | None, ctx: RunContext,
-            log: Log) -> tuple[list[Runtime], str, dict[str, str]]:
-    """Pick the runtimes, sweep dead runs' leftovers, make sure the image is on each. Returns
-    them, the image, and by name the reason of each runtime the image could not be prepared
-    for: the caller leaves those out of its run, records why, and measures the others."""
-    selected, _skipped = select_runtimes(config, list(names) or None)
-    sweep_dead(selected)
-    sources = [r for r in known_runtimes(config)
-               if r.kind == "engine" and r.name not in {s.name for s in selected}
-               and r.available() is None]
-    try:
-        resolved, unprepared = prepare_each(selected, ctx, image or config.image, sources, log)
-    except BaseException:
-        for r in selected:  # e.g. a temporary podman service started for this run
-            r.cleanup(ctx.run_id)
-            r.close()
-        raise
-    finally:
-        for extra in sources:
-            extra.close()
-    return selected, resolved, unprepared
+Prepared = tuple[list[Runtime], RunSpec, dict[str, str], dict[str, RuntimeInfo]]
 
 
 def run_startup(opts: StartupOptions, config: Config, *, progress: ProgressFn | None = None,
                 cancel: threading.Event | None = None, log: Log = lambda _m: None,
-                targets: Mapping[str, float] | None = None
+                targets: Mapping[str, float] | None = None, wait: bool = False
                 ) -> tuple[dict[str, Any], Path | None]:
-    opts.validate()
-    if opts.save:
-        store.ensure_writable()
-    perf = PerformanceProfiler()
-    ctx = new_run_context()
-    with perf.measure("prepare"):
-        selected, image, unprepared = resolve(config, opts.runtimes, opts.image, ctx, log)
+    def prepare(s: Session) -> Prepared:
+        selected, image, unprepared = s.resolve(opts.runtimes, opts.image)
         spec = RunSpec(image=image, command=("true",), network=opts.network,  # type: ignore[arg-type]
                        via=opts.via)  # type: ignore[arg-type]
-        infos = {r.name: r.info() for r in selected}
-        noise = noise_warnings()  # before measuring: afterwards our own load is the noise
-    runner = Runner(selected, spec, ctx, progress=progress, cancel=cancel)
-    with perf.measure("measure"):
-        runs = runner.run(opts.iterations, opts.warmup, infos, unprepared=unprepared)
-    parameters = {"iterations": opts.iterations, "warmup": opts.warmup, "network": opts.network,
-                  "image": image, "via": opts.via, "command": list(spec.command)}
-    doc = build_result("startup", ctx, runs, parameters, opts.network, noise)
-    with_self_timing(doc, perf)
-    if targets:
-        from forge_desktop.bench.targets import evaluate
+        return selected, spec, unprepared, {r.name: r.info() for r in selected}
 
-        doc["targets"] = evaluate(doc, targets)
-    if not any(r.samples for r in runs):
-        errors = "; ".join(f"{r.runtime.name}: {r.errors[-1]}" for r in runs if r.errors)
-        raise EngineError(f"no runtime completed an iteration ({errors}); nothing was saved")
-    path = store.save(doc) if opts.save else None
-    raise_if_given_up(runs, opts.iterations, path)  # after the save: what completed is kept
-    return doc, path
+    def measure(s: Session, prepared: Prepared) -> Measured:
+        selected, spec, unprepared, infos = prepared
+        runs = Runner(selected, spec, s.ctx, progress=s.progress, cancel=s.cancel).run(
+            opts.iterations, opts.warmup, infos, own_cleanup=False, unprepared=unprepared)
+        parameters = {"iterations": opts.iterations, "warmup": opts.warmup,
+                      "network": opts.network, "image": spec.image, "via": opts.via,
+                      "command": list(spec.command)}
+        nothing = None
+        if not any(r.samples for r in runs):
+            errors = "; ".join(f"{r.runtime.name}: {r.errors[-1]}" for r in runs if r.errors)
+            nothing = f"no runtime completed an iteration ({errors})"
+        return Measured([runtime_entry(r, opts.via) for r in runs], parameters,
+                        [r.info for r in runs], opts.network, runs, opts.iterations,
+                        nothing_measured=nothing)
+
+    session = Session("startup", config, progress=progress, cancel=cancel, log=log,
+                      targets=targets, wait=wait)
+    return session.run(opts, prepare, measure)

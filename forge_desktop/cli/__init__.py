@@ -1,5 +1,6 @@
 """The ``forge`` command. ``main`` turns every user-facing failure into one line and an exit
-code: 2 for bad usage, 1 for a failure, 3 for a missed target, 130 for an interruption."""
+code: 2 for bad usage, 1 for a failure, 3 for a missed target, 75 when another benchmark
+runs (try again later, or --wait), 130 for an interruption."""
 
 from __future__ import annotations
 

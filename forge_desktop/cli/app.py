@@ -10,6 +10,7 @@ import typer
 
 from forge_desktop import __version__
 from forge_desktop.actions import ACTIONS
+from forge_desktop.cli.options import Wait
 from forge_desktop.cli.params import registry_options
 
 app = typer.Typer(help="Measure container runtimes on your own machine.", no_args_is_help=True,
@@ -118,6 +119,7 @@ def benchmark_startup(
     max_startup_ms: Annotated[str | None, typer.Option(
         "--max-startup-ms", help="Target: median startup (exit 3 if missed).")] = None,
     no_save: Annotated[bool, typer.Option("--no-save", help="Do not keep the result.")] = False,
+    wait: Wait = False,
 ) -> None:
     """Time how long a fresh container running `true` takes, per runtime."""
     from forge_desktop.bench.startup import StartupOptions, run_startup
@@ -134,7 +136,7 @@ def benchmark_startup(
     err = _err_console()
     doc, path = _with_progress(err, lambda progress: run_startup(
         opts, config, progress=progress, log=lambda m: err.print(f"[dim]{m}[/dim]"),
-        targets=limits))
+        targets=limits, wait=wait))
 
     def table(d: dict[str, Any]) -> Any:
         from rich.console import Group
@@ -177,6 +179,7 @@ def benchmark_memory(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON on stdout.")]
     = False,
     no_save: Annotated[bool, typer.Option("--no-save", help="Do not keep the result.")] = False,
+    wait: Wait = False,
 ) -> None:
     """Idle daemon memory, memory per running container, and the density line."""
     from forge_desktop.bench.memory import MemoryOptions, run_memory
@@ -193,7 +196,7 @@ def benchmark_memory(
     err = _err_console()
     doc, path = _with_progress(err, lambda progress: run_memory(
         opts, config, progress=progress, log=lambda m: err.print(f"[dim]{m}[/dim]"),
-        targets=limits))
+        targets=limits, wait=wait))
     _finish(doc, path, as_json, memory_table)
 
 
@@ -237,6 +240,7 @@ def benchmark_compare(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON on stdout.")]
     = False,
     no_save: Annotated[bool, typer.Option("--no-save", help="Do not keep the result.")] = False,
+    wait: Wait = False,
 ) -> None:
     """Startup, memory and disk of several runtimes in one result, with ratios you can trust."""
     from forge_desktop.bench.compare import CompareOptions, run_compare
@@ -254,7 +258,7 @@ def benchmark_compare(
     err = _err_console()
     doc, path = _with_progress(err, lambda progress: run_compare(
         opts, config, progress=progress, log=lambda m: err.print(f"[dim]{m}[/dim]"),
-        targets=limits))
+        targets=limits, wait=wait))
 
     def table(d: dict[str, Any]) -> Any:
         from rich.console import Group

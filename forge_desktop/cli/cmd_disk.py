@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from forge_desktop.actions import ACTIONS
+from forge_desktop.cli.options import Wait
 from forge_desktop.cli.params import registry_options
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ def register(benchmark_app: typer.Typer) -> None:
                                               "stdout.")] = False,
         no_save: Annotated[bool, typer.Option("--no-save", help="Do not keep the result.")]
         = False,
+        wait: Wait = False,
     ) -> None:
         """Measure image store, containers, volumes, build cache and what one container adds
         on disk, per runtime, as the engine and as the filesystem report them."""
@@ -114,7 +116,7 @@ def register(benchmark_app: typer.Typer) -> None:
         err = Console(stderr=True)
         doc, path = run_disk(opts, config, log=lambda m: err.print(f"[dim]{m}[/dim]",
                                                                    highlight=False),
-                             targets=limits)
+                             targets=limits, wait=wait)
         for line in warnings_for(doc):
             err.print(f"[yellow]warning:[/yellow] {line}", highlight=False)
         if as_json:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from forge_desktop.actions import ACTIONS
+from forge_desktop.cli.options import Wait
 from forge_desktop.cli.params import registry_options
 
 
@@ -60,6 +61,7 @@ def benchmark_image(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON on stdout.")]
     = False,
     no_save: Annotated[bool, typer.Option("--no-save", help="Do not keep the result.")] = False,
+    wait: Wait = False,
 ) -> None:
     """Time a cold image load (from a tar) or pull (from a registry), per engine."""
     from forge_desktop.bench.images import ImageOptions, run_image_bench
@@ -75,7 +77,8 @@ def benchmark_image(
     err = _err_console()
     doc, path = _with_progress(err, lambda progress: run_image_bench(
         opts, config, progress=progress, log=lambda m: err.print(f"[dim]{m}[/dim]",
-                                                                  highlight=False)))
+                                                                  highlight=False),
+        wait=wait))
     for line in warnings_for(doc):
         err.print(f"[yellow]warning:[/yellow] {line}", highlight=False)
     if as_json:

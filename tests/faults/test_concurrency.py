@@ -1,5 +1,7 @@
 """Two forge runs at once on the shared engines: each sweeps leftovers of dead runs when it
-starts, and must never take the other's (live) containers for leftovers."""
+starts, and must never take the other's (live) containers for leftovers. They use two
+FORGE_HOMEs (two users, or two checkouts): within one, the benchmark lock lets only one run
+at a time (tests/integration/test_lock.py)."""
 
 from __future__ import annotations
 
@@ -7,17 +9,18 @@ import json
 import time
 from pathlib import Path
 
-from tests.faults.conftest import Forge, Spawn, labelled, owned_by, results
+from tests.faults.conftest import Forge, Spawn, base_env, labelled, owned_by, results
 
 N = 15
 
 
 def test_two_concurrent_runs_both_complete(shared_engines: None, forge_home: Path,
-                                           spawn: Spawn) -> None:
+                                           tmp_path: Path, spawn: Spawn) -> None:
     args = ("benchmark", "startup", "-r", "docker", "-r", "podman", "-n", str(N),
             "--warmup", "1", "--json")
+    other_home = tmp_path / "other-forge-home"
     first: Forge = spawn(*args)
-    second: Forge = spawn(*args)  # same FORGE_HOME: both results land in one store
+    second: Forge = spawn(*args, env=base_env(FORGE_HOME=str(other_home)))
     overlapped = False  # at some moment both runs had containers on the engines
     while first.running() and second.running() and not overlapped:
         live = labelled("docker") + labelled("podman")
@@ -37,8 +40,8 @@ def test_two_concurrent_runs_both_complete(shared_engines: None, forge_home: Pat
         for name, e in by.items():
             assert e["errors"] == [], (name, e["errors"])
             assert len(e["samples"]) == N and e["stats"]["n"] == N, name
-    saved = {json.loads(p.read_text())["id"]: json.loads(p.read_text()) for p in
-             results(forge_home)}
+    saved = {json.loads(p.read_text())["id"]: json.loads(p.read_text()) for home in
+             (forge_home, other_home) for p in results(home)}
     assert set(saved) == {d["id"] for d in docs}, "a result is missing from the store"
     assert all(saved[d["id"]] == d for d in docs), "a saved result differs from its run's"
     for forge in (first, second):

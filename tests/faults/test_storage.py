@@ -23,11 +23,12 @@ from typing import Any
 
 import pytest
 
+from forge_desktop import lock
 from forge_desktop.errors import StoreError
 from forge_desktop.results import store
 from forge_desktop.results.schema import validate
 from tests.conftest import REPO, assert_one_line_error, run_forge
-from tests.faults.conftest import record
+from tests.faults.conftest import record, wait_for
 from tests.integration.conftest import engines_up, no_leaks
 
 __all__ = ["engines_up", "no_leaks"]  # autouse: the real engines must answer, nothing leaks
@@ -235,21 +236,28 @@ def test_sigkill_during_save_leaves_old_or_new_never_a_part(tmp_path: Path) -> N
 
 # --- two forges, one store -----------------------------------------------------------------
 
-def test_two_concurrent_runs_both_save(tmp_path: Path, runc_bundles: Path) -> None:
+def test_two_runs_started_together_both_save(tmp_path: Path, runc_bundles: Path) -> None:
+    """The second waits for the first (--wait: one benchmark at a time per FORGE_HOME), then
+    both results are in the store, whole, and listed."""
     home = home_with_bundles(tmp_path / "forge-home", runc_bundles)
     env = {**os.environ, "FORGE_HOME": str(home)}
     argv = [sys.executable, "-m", "forge_desktop", "benchmark", "startup", "-r", "runc",
             "-n", "10", "--json"]
     first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=env)
-    second = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=env)
-    assert first.poll() is None, "the first run ended before the second started"
+    lock_file = home / lock.LOCK_NAME
+    wait_for("the first run holds the benchmark lock", lambda: getattr(
+        lock.current_holder(lock_file), "pid", None) == first.pid, 120, alive=first)
+    second = subprocess.Popen([*argv, "--wait"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env)
     outputs = []
+    errs = []
     for p in (first, second):
         out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
         outputs.append(json.loads(out))
+        errs.append(err)
+    assert f"waiting for the running benchmark (startup, pid {first.pid}" in errs[1], errs[1]
     ids = {d["id"] for d in outputs}
     assert len(ids) == 2, ids
     saved = result_files(home / "benchmarks")

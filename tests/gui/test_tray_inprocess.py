@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QApplication
 from forge_desktop import APP_ID
 from forge_desktop.gui.settings import TraySettings
 from forge_desktop.gui.tray import TrayApp
+from forge_desktop.jobs import JobEvent
 from tests.engines import PrivateDockerd, labelled, owned_by
 from tests.gui.conftest import NotifyServer
 from tests.gui.qt_loop import StallMeter, spin_until
@@ -229,3 +230,46 @@ def test_an_engine_dying_mid_run_notifies_keeps_what_completed_and_the_tray_carr
     assert "docker" in str(call["summary"])
     assert len(list(saved.parent.glob("*.json"))) == 2
     assert tray.state == "idle"
+
+
+# Per kind: the runtimes that give it a progress report before its last step, so Cancel from
+# the first report always has work left to stop (disk reports per runtime: two of them).
+CANCEL_RUNTIMES = {"startup": ["runc"], "memory": ["docker"], "disk": ["runc", "docker"],
+                   "compare": ["runc", "docker"], "image": ["docker"]}
+
+
+@pytest.mark.parametrize("kind", sorted(CANCEL_RUNTIMES))
+def test_cancel_from_the_tray_stops_every_kind(
+        qapp: QApplication, tray_app: Callable[..., TrayApp], forge_home: Path,
+        notify_server: NotifyServer, kind: str) -> None:
+    from tests.integration.conftest import oci_leftovers, owned, owner_of
+
+    tray = tray_app(iterations=200, runtimes=CANCEL_RUNTIMES[kind])
+    events: list[JobEvent] = []
+    to_tray = tray.jobs.on_event
+    # what the tray is told, recorded on the way (its notification goes over the session bus,
+    # which other test sessions share: the event is this tray's own)
+
+    def record(ev: JobEvent) -> None:
+        events.append(ev)
+        to_tray(ev)
+
+    tray.jobs.on_event = record
+    tray.run_action(kind)
+    job = tray.jobs.current
+    assert job is not None
+    spin_until(lambda: bool(job.progress_text), 300)  # its first progress report
+    tray.cancel()
+    # the job's last event (emitted on its thread just after it lets go of the job)
+    spin_until(lambda: bool(events) and events[-1].kind in ("finished", "failed", "cancelled"),
+               120)
+    assert tray.jobs.current is None
+    assert [e.kind for e in events if e.kind not in ("started", "progress", "log")] == \
+        ["cancelled"]
+    assert events[-1].text.startswith("cancelled"), events[-1].text
+    me = owner_of(os.getpid())
+    assert owned("docker", me) == [] and owned("podman", me) == []
+    assert not [c for c in oci_leftovers() if c.startswith(f"forge-{os.getpid()}-")]
+    assert not (forge_home / "benchmarks").exists() or \
+        not list((forge_home / "benchmarks").glob("*.json"))
+    spin_until(lambda: tray.state == "idle", 5)

@@ -7,6 +7,7 @@ import itertools
 import os
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from forge_desktop.bench.disk import (
 )
 from forge_desktop.bench.targets import evaluate
 from forge_desktop.cli.cmd_disk import disk_table, store_lines
-from forge_desktop.errors import UsageError
+from forge_desktop.errors import Interrupted, UsageError
 from forge_desktop.models import RunContext
 from forge_desktop.runtimes.docker import docker_df_fields, docker_layer_dirs
 from forge_desktop.runtimes.podman import podman_df_fields, podman_layer_dirs
@@ -155,11 +156,30 @@ def test_walker_stays_on_one_filesystem(tmp_path: Path) -> None:
 
 def test_measure_tree_abandons_a_stuck_walker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(disk, "_WALK_GRACE_S", 0.05)
-    monkeypatch.setattr(disk, "tree_bytes", lambda *_a: time.sleep(30))  # a hung mount
+    monkeypatch.setattr(disk, "tree_bytes", lambda *_a, **_k: time.sleep(30))  # a hung mount
     start = time.monotonic()
     usage = measure_tree("/hung", budget_s=0.05)
     assert time.monotonic() - start < 2
     assert usage.timed_out and usage.used_bytes is None
+
+
+def test_cancel_stops_the_wait_for_a_stuck_walker(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(disk, "tree_bytes", lambda *_a, **_k: time.sleep(30))  # a hung mount
+    cancel = threading.Event()
+    threading.Timer(0.05, cancel.set).start()
+    start = time.monotonic()
+    with pytest.raises(Interrupted, match="cancelled"):
+        measure_tree("/hung", budget_s=60, cancel=cancel)
+    assert time.monotonic() - start < 10  # not the 60 s budget: the wait looks at cancel
+
+
+def test_a_cancelled_walk_stops_at_its_next_entry(tmp_path: Path) -> None:
+    for i in range(3):
+        (tmp_path / f"d{i}").mkdir()
+    cancel = threading.Event()
+    cancel.set()
+    usage = tree_bytes(tmp_path, cancel=cancel)
+    assert usage.cancelled and usage.used_bytes is None
 
 
 # -- engine reports -> fields -----------------------------------------------------------------
