@@ -2,7 +2,7 @@
 engines are reached only through the adapters in ``forge_desktop/runtimes/``, the layers
 import downwards only, and no two modules import each other, directly or in a ring.
 
-docs/architecture/engines.md explains the layers and where a new engine goes."""
+docs/ARCHITECTURE.md explains the layers and where a new engine goes."""
 
 from __future__ import annotations
 
