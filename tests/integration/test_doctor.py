@@ -8,7 +8,9 @@ from pathlib import Path
 
 from forge_desktop.results.environment import cgroup_version
 from tests.conftest import run_forge
-from tests.integration.conftest import DOCKER, sh
+from tests.engines import PrivateDockerd
+from tests.engines import sh as engine_sh
+from tests.integration.conftest import DOCKER
 
 
 def checks(*args: str) -> tuple[int, dict[str, dict[str, str]]]:
@@ -33,19 +35,23 @@ def test_doctor_reports_each_check_with_a_fix(forge_home: Path) -> None:
         assert c["detail"], c
 
 
-def test_doctor_finds_and_fixes_leftovers_of_dead_runs(forge_home: Path) -> None:
-    cid = sh(DOCKER, "create", "--label", "io.forge.benchmark=dead", "--label",
-             f"io.forge.owner={socket.gethostname()}/999999/1", "forge-bench:busybox",
-             "true").stdout.strip()
+def test_doctor_finds_and_fixes_leftovers_of_dead_runs(forge_home: Path,
+                                                       dockerd: PrivateDockerd) -> None:
+    """A dead run's container on a dockerd of the test's own: on the shared one, any forge run
+    of another session sweeps it first (that is what a sweep is for) and doctor finds none."""
+    cid = engine_sh(DOCKER, "create", "--label", "io.forge.benchmark=dead", "--label",
+                    f"io.forge.owner={socket.gethostname()}/999999/1", "forge-bench:busybox",
+                    "true", env=dockerd.env).stdout.strip()
+    assert cid
     try:
-        code, found = checks()
-        assert code == 1 and found["leftovers on docker"]["status"] == "fail"
+        code, found = checks_with_env(dockerd.env)
+        assert code == 1 and found["leftovers on docker"]["status"] == "fail", found
         assert "--fix" in found["leftovers on docker"]["fix"]
-        _code, found = checks("--fix")
+        _code, found = checks_with_env(dockerd.env, "--fix")
         assert found["leftovers on docker"]["status"] == "ok"
-        assert cid[:12] not in sh(DOCKER, "ps", "-aq").stdout
+        assert cid[:12] not in engine_sh(DOCKER, "ps", "-aq", env=dockerd.env).stdout
     finally:
-        sh(DOCKER, "rm", "-f", cid)
+        engine_sh(DOCKER, "rm", "-f", cid, env=dockerd.env)
 
 
 def test_doctor_flags_a_socket_it_cannot_reach(forge_home: Path, tmp_path: Path) -> None:
@@ -56,6 +62,6 @@ def test_doctor_flags_a_socket_it_cannot_reach(forge_home: Path, tmp_path: Path)
     assert "does not exist" in found["docker socket"]["detail"]
 
 
-def checks_with_env(env: dict[str, str]) -> tuple[int, dict[str, dict[str, str]]]:
-    proc = run_forge("doctor", "--json", env=env, timeout=120)
+def checks_with_env(env: dict[str, str], *args: str) -> tuple[int, dict[str, dict[str, str]]]:
+    proc = run_forge("doctor", "--json", *args, env=env, timeout=120)
     return proc.returncode, {c["name"]: c for c in json.loads(proc.stdout)}
