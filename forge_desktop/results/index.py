@@ -406,6 +406,10 @@ def _read_rows(where: str, names: list[str], workers: int | None) -> list[_Row]:
         return [_file_row(where, n) for n in names]
     import pickle  # only on a cold scan: not on the CLI's start-up path
 
+    # imported once here, not in each child, nor there while another thread of the window
+    # may hold an import lock the fork would copy
+    import forge_desktop.results.environment  # noqa: F401
+
     shares = [names[i::workers] for i in range(workers)]
     children: list[tuple[int, int, list[str]]] = []
     for share in shares:
