@@ -74,7 +74,8 @@ def one_run(argv: list[str], env: dict[str, str], ready: Path,
     ready.unlink(missing_ok=True)
     t0 = time.time()
     proc = subprocess.Popen(argv, env={**env, READY_ENV: str(ready)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            cwd=results_list.NEUTRAL_CWD)
     try:
         deadline = time.monotonic() + timeout_s
         while not ready.exists():
