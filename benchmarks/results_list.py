@@ -40,6 +40,10 @@ REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 BEGIN, END = "<!-- results-list:begin -->", "<!-- results-list:end -->"
 INDEX = ".index.sqlite"
+NEUTRAL_CWD = tempfile.gettempdir()
+"""Every forge subprocess runs here, not in the caller's directory: `python -m` and `-c` put
+the working directory first on sys.path, ahead of PYTHONPATH, so a --baseline run started
+from a checkout would import that checkout's code rather than the baseline's."""
 MIX = {"startup": 0.5, "compare": 0.2, "memory": 0.15, "disk": 0.15}
 MACHINES = [("vm", "AMD EPYC", 2, 25_276_502_016),
             ("laptop", "Intel(R) Core(TM) i7-1185G7 @ 3.00GHz", 8, 16_505_540_608),
@@ -48,7 +52,7 @@ MACHINES = [("vm", "AMD EPYC", 2, 25_276_502_016),
 
 def forge(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PY, "-m", "forge_desktop", *args], capture_output=True, text=True,
-                          env=env, check=False)
+                          env=env, check=False, cwd=NEUTRAL_CWD)
 
 
 def real_templates() -> dict[str, dict[str, Any]]:
@@ -158,7 +162,7 @@ def timed(args: list[str], env: dict[str, str], before: Any = None) -> tuple[flo
         before()
     t0 = time.perf_counter()
     proc = subprocess.run([PY, "-m", "forge_desktop", *args], capture_output=True, env=env,
-                          check=False)
+                          check=False, cwd=NEUTRAL_CWD)
     elapsed = (time.perf_counter() - t0) * 1000
     if proc.returncode:
         raise SystemExit(f"forge {' '.join(args)} failed: {proc.stderr.decode()[:500]}")
@@ -186,10 +190,10 @@ def in_process(directory: Path, runs: int, env: dict[str, str] | None = None) \
     for _ in range(runs):
         (directory / INDEX).unlink(missing_ok=True)
         out = subprocess.run([PY, "-c", code, str(directory)], capture_output=True, text=True,
-                             check=True, env=env).stdout.split()
+                             check=True, env=env, cwd=NEUTRAL_CWD).stdout.split()
         cold.append(float(out[0]))
         out = subprocess.run([PY, "-c", code, str(directory)], capture_output=True, text=True,
-                             check=True, env=env).stdout.split()
+                             check=True, env=env, cwd=NEUTRAL_CWD).stdout.split()
         warm.append(float(out[0]))
     return statistics.median(cold), statistics.median(warm)
 
@@ -211,6 +215,35 @@ def parsers(directory: Path, rounds: int = 5) -> tuple[float, float]:
             orjson.loads(blob)
         fast.append(time.perf_counter() - t0)
     return statistics.median(stdlib), statistics.median(fast)
+
+
+def _burn() -> None:
+    x = 0
+    for i in range(3_000_000):
+        x += i
+
+
+def parallel_ratio() -> float:
+    """Wall time of two CPU-bound processes at once over one alone: 1.0 when this machine has
+    two idle cores, 2.0 when other work leaves one (a forked scan can only gain from the
+    first). Median of 3."""
+    ratios = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        _burn()
+        one = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        pids = []
+        for _ in range(2):
+            pid = os.fork()
+            if pid == 0:
+                _burn()
+                os._exit(0)
+            pids.append(pid)
+        for pid in pids:
+            os.waitpid(pid, 0)
+        ratios.append((time.perf_counter() - t0) / one)
+    return statistics.median(ratios)
 
 
 def main() -> None:
@@ -271,7 +304,7 @@ def main() -> None:
     compared = [] if not before else [
         "",
         f"Before and after, side by side (each cold run of this code followed by the same run "
-        f"of `{rev}`, the code before the cold-index work; same files, same interpreter), "
+        f"of `{rev}`, the baseline checkout; same files, same interpreter), "
         "median ms:",
         "",
         "| Command | before | after | after / before |",
@@ -284,6 +317,7 @@ def main() -> None:
            f"{scan_cold / old_scan[0]:.2f} |"] if old_scan else []),
     ]
     load = os.getloadavg()[0]
+    ratio = parallel_ratio()
 
     lines = [
         BEGIN,
@@ -315,7 +349,9 @@ def main() -> None:
         f"rounds): `json.loads` {parse_std * 1000:.0f} ms, `orjson.loads` "
         f"{parse_orjson * 1000:.0f} ms ({parse_std / parse_orjson:.1f}x). 1-minute load "
         f"average {load:.1f} at the end, on {os.cpu_count()} CPUs shared with other work: "
-        "compare rows of one run with each other.",
+        "compare rows of one run with each other. Two CPU-bound processes at once took "
+        f"{ratio:.1f}x the time of one (1.0: two idle cores; 2.0: one; a cold scan forks "
+        "two workers, which gain only from an idle second core).",
         *compared,
         END,
     ]

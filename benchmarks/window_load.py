@@ -74,7 +74,8 @@ def one_run(argv: list[str], env: dict[str, str], ready: Path,
     ready.unlink(missing_ok=True)
     t0 = time.time()
     proc = subprocess.Popen(argv, env={**env, READY_ENV: str(ready)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            cwd=results_list.NEUTRAL_CWD)
     try:
         deadline = time.monotonic() + timeout_s
         while not ready.exists():
@@ -155,6 +156,7 @@ def measure(a: argparse.Namespace, templates: dict[str, dict[str, object]], home
     empty = [one_run(window, empty_env, ready) for _ in range(a.runs)]
     bare = [one_run([PY, "-c", BARE], env, ready) for _ in range(a.runs)]
     load_after = os.getloadavg()[0]
+    ratio = results_list.parallel_ratio()
 
     rows = [(f"`forge window`, {a.count:,} results, warm index", summary(warm)),
             (f"`forge window`, {a.count:,} results, cold index (no `.index.sqlite`)",
@@ -186,7 +188,9 @@ def measure(a: argparse.Namespace, templates: dict[str, dict[str, object]], home
         f"{'met' if rows[1][1][0] < TARGET_S else 'missed'}). A cold index is the first "
         "open after an upgrade or a bulk copy of results: the scan reads every file once "
         f"(`results.index.scan`). 1-minute load average: {load_before:.2f} before the runs, "
-        f"{load_after:.2f} after ({os.cpu_count()} cores).",
+        f"{load_after:.2f} after ({os.cpu_count()} cores); two CPU-bound processes at once "
+        f"took {ratio:.1f}x the time of one at the end (1.0: two idle cores, 2.0: one; the "
+        "cold scan's two forked workers gain only from an idle second core).",
         END,
     ]
     section = "\n".join(lines)

@@ -22,11 +22,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
+import gc
 import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -209,6 +210,12 @@ def parse_created(text: str) -> float:
 
 def summarize(doc: Doc, file: str) -> ResultSummary:
     """The index row of a validated document; ValueError names what is malformed."""
+    return ResultSummary.from_columns(file, summary_columns(doc, file))
+
+
+def summary_columns(doc: Doc, file: str) -> tuple[Any, ...]:
+    """:meth:`ResultSummary.columns` of a validated document, made without the summary (a
+    cold scan stores the columns, and a warm one rebuilds summaries from them)."""
     from forge_desktop.results.environment import machine_key  # psutil: not on warm scans
 
     kind = doc["kind"]
@@ -261,11 +268,22 @@ def summarize(doc: Doc, file: str) -> ResultSummary:
                   k: round(v, 4) for k, v in headline.items()}},
               "host": host, "machine": machine_id(machine), "complete": complete,
               "warnings": warnings, "errors": errors, "file": file}
-    return ResultSummary(
-        file=file, id=doc["id"], kind=kind, created_at=doc["created_at"], created_ts=created_ts,
-        complete=complete, warnings=warnings, errors=errors, host=host, machine=machine,
-        runtimes=tuple(names), headline_unit=unit, row_json=json.dumps(public),
-        detail_json=json.dumps({"metrics": metrics, "setups": setups, "environment": brief}))
+    return (doc["id"], kind, doc["created_at"], created_ts, int(complete), warnings, errors,
+            host, machine, _SEP.join(names), unit, json.dumps(public),
+            _internal_json({"metrics": metrics, "setups": setups, "environment": brief}))
+
+
+def _internal_json(value: dict[str, Any]) -> str:
+    """JSON text only forge reads back (``detail_json``): orjson writes it several times
+    faster; what it refuses (an int beyond 64 bits, a lone surrogate in a fingerprint read by
+    the standard library) the standard library writes. ``row_json`` is printed by ``--json``
+    and stays the standard library's text (ASCII, spaced)."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(value).decode()
+        except TypeError:  # orjson.JSONEncodeError is a TypeError
+            pass
+    return json.dumps(value)
 
 
 class Unreadable(StoreError):
@@ -322,33 +340,115 @@ def decode(data: bytes) -> Any:
         raise StoreError(f"not valid JSON ({str(exc).split(':')[0]})") from None
 
 
-_Read = tuple[tuple[int, int] | None, ResultSummary | None, str | None]
+_Row = tuple[Any, ...]
+"""name, mtime_ns, size, reason, then :meth:`ResultSummary.columns` (NULL when skipped)."""
+_FIELDS = len(_COLUMNS.split(","))
 
 
-def _read_one(directory: str, name: str) -> _Read:
-    """(key, summary, None) or (key, None, reason); key None: do not cache (I/O trouble)."""
+def _file_row(directory: str, name: str) -> _Row:
+    """The cache row of one file read now: name, mtime_ns, size, reason, then the summary's
+    columns (NULL when skipped); mtime_ns and size None when it could not be read (I/O
+    trouble: not cached, read again next time)."""
     path = os.path.join(directory, name)  # a str: no Path object made per file read
     try:
         doc, key = read_document(path)
     except Unreadable as exc:
-        return None, None, str(exc)
+        return (name, None, None, str(exc), *_NO_SUMMARY)
     except StoreError as exc:
         try:
             st = os.stat(path)
         except OSError:
-            return None, None, str(exc)
-        return (st.st_mtime_ns, st.st_size), None, str(exc)
+            return (name, None, None, str(exc), *_NO_SUMMARY)
+        return (name, st.st_mtime_ns, st.st_size, str(exc), *_NO_SUMMARY)
     try:
-        return key, summarize(doc, name), None
+        return (name, *key, None, *summary_columns(doc, name))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        return key, None, f"it is not a valid forge result: {exc}"
+        return (name, *key, f"it is not a valid forge result: {exc}", *_NO_SUMMARY)
+
+
+_NO_SUMMARY = (None,) * _FIELDS
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Reading thousands of files allocates millions of objects, and each few hundred
+    allocations start a cyclic collection walking everything kept so far (a seventh of a
+    cold scan). Nothing here makes a cycle (parsed JSON and rows are trees, freed by their
+    reference counts), so the collector pauses until the rows are built."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+MAX_WORKERS = 2
+"""More processes than this gain nothing on the machines forge measures (a laptop, a 2-4
+core VM) while they start, and each pickles its rows back."""
+PARALLEL_FROM = 256
+"""Files to read before forking pays: a fork and a pickled answer cost a few ms."""
+
+
+def _read_rows(where: str, names: list[str], workers: int | None) -> list[_Row]:
+    """The rows of ``names``, read in ``workers`` forked processes when there are many.
+
+    A cold index is parse-bound Python (orjson, then each summary): one interpreter uses one
+    core, and in the window it also competes for the GIL with the Qt thread. So the files are
+    shared out to forked children (no interpreter start, no import; the parent only waits on
+    the pipes, the GIL free) that send their rows back pickled. The rows are the cache's, so
+    the parent rebuilds each summary as a warm scan does. A child that fails (killed, out of
+    memory) costs nothing but time: its share is read here."""
+    if workers is None:
+        workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    if workers < 2 or len(names) < PARALLEL_FROM or not hasattr(os, "fork"):
+        return [_file_row(where, n) for n in names]
+    import pickle  # only on a cold scan: not on the CLI's start-up path
+
+    # imported once here, not in each child, nor there while another thread of the window
+    # may hold an import lock the fork would copy
+    import forge_desktop.results.environment  # noqa: F401
+
+    shares = [names[i::workers] for i in range(workers)]
+    children: list[tuple[int, int, list[str]]] = []
+    for share in shares:
+        read_end, write_end = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_end)
+            os.close(write_end)
+            children.append((-1, -1, share))
+            continue
+        if pid == 0:  # the child: read its share, write it, leave without cleanup handlers
+            code = 1
+            try:
+                os.close(read_end)
+                with os.fdopen(write_end, "wb") as out:
+                    pickle.dump([_file_row(where, n) for n in share], out,
+                                protocol=pickle.HIGHEST_PROTOCOL)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        children.append((pid, read_end, share))
+    rows: list[_Row] = []
+    for pid, read_end, share in children:
+        got: list[_Row] | None = None
+        if pid > 0:
+            with os.fdopen(read_end, "rb") as pipe:
+                data = pipe.read()
+            _, status = os.waitpid(pid, 0)
+            if status == 0:
+                with contextlib.suppress(pickle.UnpicklingError, EOFError, ValueError):
+                    got = pickle.loads(data)
+        rows += got if got is not None else [_file_row(where, n) for n in share]
+    return rows
 
 
 # --- the cache ------------------------------------------------------------------------------
 
-_Row = tuple[Any, ...]
-"""name, mtime_ns, size, reason, then :meth:`ResultSummary.columns` (NULL when skipped)."""
-_FIELDS = len(_COLUMNS.split(","))
 
 
 class _Cache:
@@ -438,8 +538,10 @@ def _list_files(directory: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
-def scan(directory: Path, *, use_cache: bool = True) -> Scan:
-    """Every result in ``directory`` (newest first) and every file skipped, with the reason."""
+def scan(directory: Path, *, use_cache: bool = True, workers: int | None = None) -> Scan:
+    """Every result in ``directory`` (newest first) and every file skipped, with the reason.
+    ``workers``: processes that read the files the cache does not know (None: one per CPU,
+    at most :data:`MAX_WORKERS`); see :func:`_read_rows`."""
     files = _list_files(directory)
     cache: _Cache | None = None
     cached: dict[str, _Row] = {}
@@ -467,16 +569,15 @@ def scan(directory: Path, *, use_cache: bool = True) -> Scan:
             except (ValueError, TypeError, AttributeError):
                 pass  # a damaged row: read the file again
         unread.append(name)
-    where = str(directory)
-    for name in unread:
-        read_key, summary, reason = _read_one(where, name)
-        if summary is not None:
-            results.append(summary)
-        else:
-            skipped.append(Skipped(name, reason or "unreadable"))
-        if read_key is not None:
-            fresh.append((name, *read_key, reason,
-                          *(summary.columns() if summary else (None,) * _FIELDS)))
+    with _no_cyclic_gc():
+        for row in _read_rows(str(directory), unread, workers):
+            name, reason = row[0], row[3]
+            if reason is None:
+                results.append(ResultSummary.from_columns(name, row[4:]))
+            else:
+                skipped.append(Skipped(name, reason))
+            if row[1] is not None:  # no key: an I/O error, not the content's fault: not cached
+                fresh.append(row)
     if cache is not None:
         removed = [n for n in cached if n not in files]
         if fresh or removed:

@@ -906,3 +906,89 @@ def test_show_a_kind_it_does_not_know(forge_home: Path,
     code, out, err = forge(capsys, "results", "show", "20261001T120000Z-prof")
     assert code == 0 and err == ""
     assert "peak_rss_bytes" in out and "dockerd" in out and "Environment" in out
+
+
+def _cache_rows(bench: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(bench / INDEX_NAME) as con:
+        return sorted(con.execute("SELECT * FROM files"))
+
+
+def _scan_everything(bench: Path, workers: int) -> tuple[Any, ...]:
+    (bench / INDEX_NAME).unlink(missing_ok=True)
+    found = scan(bench, workers=workers)
+    return ([(s.file, s.columns()) for s in found.results],
+            [(k.file, k.reason) for k in found.skipped], found.cache, _cache_rows(bench))
+
+
+def _zombies() -> list[str]:
+    """This process's children that exited and were not reaped."""
+    me = str(os.getpid())
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me and fields[0] == "Z":
+            found.append(stat.parent.name)
+    return found
+
+
+def test_forked_cold_scan_reads_every_file_as_one_process_does(
+        forge_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cold scan's workers (``_read_rows``) give the same summaries, skips and cache
+    rows as reading in process, whatever the number of workers, and leave no child behind."""
+    bench = forge_home / "benchmarks"
+    rng = random.Random(12)
+    for i in range(30):
+        kind = ("startup", "compare", "memory", "disk")[i % 4]
+        save(forge_home, make_doc(
+            kind, T0 + dt.timedelta(hours=i), machine=(VM, LAPTOP)[i % 2],
+            startup={"runc": normal(rng, 40, 2), "crun": normal(rng, 30, 2)},
+            memory={"runc": (None, 3 * MIB), "crun": (40 * MIB, 2 * MIB)},
+            disk={"runc": (4_000_000, 8192), "crun": (4_000_000, 4096)}))
+    expected_skips = _bad_files(bench)
+    monkeypatch.setattr(index_mod, "PARALLEL_FROM", 8)  # 37 files: worth forking here
+    forks: list[int] = []
+    real_fork = os.fork
+
+    def counted_fork() -> int:
+        pid = real_fork()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", counted_fork)
+    alone = _scan_everything(bench, 1)
+    assert len(alone[0]) == 30 and {f for f, _ in alone[1]} == set(expected_skips)
+    assert forks == []
+    for workers in (2, 3):
+        assert _scan_everything(bench, workers) == alone, workers
+        assert len(forks) == workers
+        forks.clear()
+    assert _zombies() == []
+
+
+def test_a_failed_scan_worker_costs_only_time(forge_home: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that dies (here: every file read in a child raises) leaves its share to the
+    scanning process, which reads it and returns the same scan."""
+    rng = random.Random(13)
+    for i in range(12):
+        save(forge_home, make_doc("startup", T0 + dt.timedelta(hours=i),
+                                  startup={"runc": normal(rng, 40, 2)}))
+    bench = forge_home / "benchmarks"
+    monkeypatch.setattr(index_mod, "PARALLEL_FROM", 4)
+    alone = _scan_everything(bench, 1)
+    parent = os.getpid()
+    real_row = index_mod._file_row
+
+    def fails_in_a_child(directory: str, name: str) -> tuple[Any, ...]:
+        if os.getpid() != parent:
+            raise MemoryError("a worker that dies")
+        return real_row(directory, name)
+
+    monkeypatch.setattr(index_mod, "_file_row", fails_in_a_child)
+    assert _scan_everything(bench, 2) == alone
+    assert len(alone[0]) == 12
+    assert _zombies() == []
