@@ -232,11 +232,13 @@ class DockerRuntime:
     def export_rootfs(self, image: str, dest: Path, ctx: RunContext) -> None:
         """Unpack the image's filesystem into ``dest`` (for bare OCI bundles)."""
         client = self.client()
+        cid: str | None = None
         try:
-            cid = client.create_container(image, command=["true"], labels=ctx.labels())["Id"]
-        except Exception as exc:  # noqa: BLE001
-            raise self.engine_error("create", exc) from None
-        try:
+            try:
+                cid = client.create_container(image, command=["true"],
+                                              labels=ctx.labels())["Id"]
+            except Exception as exc:  # noqa: BLE001
+                raise self.engine_error("create", exc) from None
             try:
                 data = b"".join(client.export(cid))
             except Exception as exc:  # noqa: BLE001
@@ -244,7 +246,13 @@ class DockerRuntime:
             with tarfile.open(fileobj=io.BytesIO(data)) as tar:
                 safetar.extract(tar, dest)
         finally:
-            self._remove_quietly(cid)  # labelled: the run's cleanup retries
+            if cid is not None:
+                self._remove_quietly(cid)
+            else:  # interrupted (Ctrl-C, SIGTERM) or failed mid-create: the daemon may have
+                # made it all the same, and docker is not always a runtime of this run, whose
+                # cleanup would take it: remove it by the run's label now
+                with contextlib.suppress(Exception):
+                    self.cleanup(ctx.run_id)
 
     # -- the image store (ImageStore: the image benchmark) ---------------------------------
     def inspect_image(self, ref: str) -> ImageFacts | None:

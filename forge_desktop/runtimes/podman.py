@@ -378,9 +378,11 @@ class PodmanRuntime:
             raise ImageError(f"podman could not import {tar_path}: {first_line(resp.text)}")
 
     def export_rootfs(self, image: str, dest: Path, ctx: RunContext) -> None:
-        cid = self.call("POST", "/containers/create",
-                         body={"image": image, "command": ["true"], "labels": ctx.labels()})["Id"]
+        cid: str | None = None
         try:
+            cid = self.call("POST", "/containers/create",
+                            body={"image": image, "command": ["true"],
+                                  "labels": ctx.labels()})["Id"]
             client = self.client()
             try:
                 resp = client.api.get(f"/containers/{cid}/export", stream=True,
@@ -392,7 +394,11 @@ class PodmanRuntime:
             with tarfile.open(fileobj=resp.raw, mode="r|") as tar:
                 safetar.extract(tar, dest)
         finally:
-            self.call("DELETE", f"/containers/{cid}", params={"force": True}, ok_404=True)
+            if cid is not None:
+                self.call("DELETE", f"/containers/{cid}", params={"force": True}, ok_404=True)
+            else:  # interrupted or failed mid-create: it may exist all the same (docker.py)
+                with contextlib.suppress(Exception):
+                    self.cleanup(ctx.run_id)
 
     # -- the image store (ImageStore: the image benchmark) ---------------------------------
     def inspect_image(self, ref: str) -> ImageFacts | None:
