@@ -75,7 +75,8 @@ fi
 failed=()
 for p in "${picked[@]}"; do
     py=${p%% *}
-    venv=$(PYTHON=$py scripts/provision.sh venv-dir)
+    # its own virtualenv: not the VENV `make test` exports for the default interpreter
+    venv=$(env -u VENV PYTHON="$py" scripts/provision.sh venv-dir)
     echo "test-pythons: $py (${p#* }) in $venv"
     t0=$SECONDS
     home=$(mktemp -d)
