@@ -35,6 +35,7 @@ import pytest
 
 from forge_desktop import APP_ID
 from forge_desktop.models import LABEL_RUN
+from tests.gui.conftest import BUS_CONFIG
 from tests.integration.conftest import DOCKER, sh
 
 VENV_BIN = Path(sys.executable).parent
@@ -273,21 +274,6 @@ def test_desktop_user_shortcut_measures_docker(desktop: User) -> None:
     assert saved.stat().st_uid == desktop.uid
 
 
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path={sock}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
-
-
 def tray_icons(pid: int) -> list[str]:
     """Visible windows of ``pid`` with the tray icon's class, about icon-sized."""
     out = subprocess.run(["xdotool", "search", "--all", "--pid", str(pid), "--classname",
@@ -312,7 +298,7 @@ def test_desktop_user_tray_shows_its_icon_and_stops_on_sigterm(desktop: User) ->
                     pytrace=False)
     sock = desktop.runtime_dir / "bus"
     config = desktop.home / "session-bus.conf"  # the test's tmp dirs are root's, 0700
-    config.write_text(BUS_CONFIG.format(sock=sock))
+    config.write_text(BUS_CONFIG.format(socket=sock))
     config.chmod(0o644)
     bus = subprocess.Popen(desktop.argv("dbus-daemon", f"--config-file={config}", "--nofork",
                                         "--nopidfile", "--print-address=1"),
