@@ -101,8 +101,13 @@ def busy_loop() -> Iterator[int]:
                          timeout=30)
     proc = psutil.Process(int(out.stdout.strip()))
     try:
-        Path(f"/proc/{proc.pid}/autogroup").write_text("-10\n")
+        # `setsid` calls setsid(2) after the shell forked it: until then the process is in the
+        # caller's session, whose autogroup may be the root one, which takes no nice (EINVAL)
         deadline = time.monotonic() + 30
+        while os.getsid(proc.pid) != proc.pid:
+            assert time.monotonic() < deadline, "the busy loop did not start a session in 30 s"
+            time.sleep(0.01)  # polling interval of an observable state
+        Path(f"/proc/{proc.pid}/autogroup").write_text("-10\n")
         while proc.cpu_times().user < 0.2:
             assert time.monotonic() < deadline, "the busy loop did not get 0.2 s of CPU in 30 s"
             time.sleep(0.01)  # polling interval of an observable state

@@ -37,7 +37,6 @@ from forge_desktop.bench import stats
 from forge_desktop.bench.runner import (
     ProgressFn,
     RuntimeRun,
-    signals_deferred,
     sweep_dead,
 )
 from forge_desktop.bench.session import Log, Measured, Session
@@ -52,6 +51,7 @@ from forge_desktop.errors import (
     UsageError,
 )
 from forge_desktop.image import build_busybox_tar, host_busybox
+from forge_desktop.interrupts import signals_deferred
 from forge_desktop.models import RunContext, RuntimeInfo, Sample
 from forge_desktop.runtimes.base import ImageStore, Runtime, owner_alive
 from forge_desktop.runtimes.common import Clock, ms

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import random
-import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from forge_desktop.errors import (
     RuntimeUnavailable,
     failure_reason,
 )
+from forge_desktop.interrupts import signals_deferred
 from forge_desktop.models import RunContext, RunSpec, RuntimeInfo, Sample
 from forge_desktop.runtimes.base import Runtime, end_run
 
@@ -66,25 +66,6 @@ class RuntimeRun:
             return
         self.consecutive_errors += 1
         self.stopped = self.given_up = self.consecutive_errors >= MAX_CONSECUTIVE_ERRORS
-
-
-@contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM while cleanup runs, so a second Ctrl-C cannot leak containers."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        signal.signal(sig, lambda num, _frame: pending.append(num))
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if pending:
-        raise Interrupted("interrupted; the run's containers were removed")
 
 
 class GaveUp(EngineError):

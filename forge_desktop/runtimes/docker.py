@@ -22,6 +22,7 @@ from forge_desktop.errors import (
     ImageError,
     RuntimeUnavailable,
 )
+from forge_desktop.interrupts import signals_deferred
 from forge_desktop.models import (
     LABEL_OWNER,
     LABEL_RUN,
@@ -234,11 +235,14 @@ class DockerRuntime:
         client = self.client()
         cid: str | None = None
         try:
-            try:
-                cid = client.create_container(image, command=["true"],
-                                              labels=ctx.labels())["Id"]
-            except Exception as exc:  # noqa: BLE001
-                raise self.engine_error("create", exc) from None
+            # a signal during the request waits for its answer: the daemon makes the container
+            # even if the client stops listening, and then only its id removes it for sure
+            with signals_deferred("interrupted; the bundle's container was removed"):
+                try:
+                    cid = client.create_container(image, command=["true"],
+                                                  labels=ctx.labels())["Id"]
+                except Exception as exc:  # noqa: BLE001
+                    raise self.engine_error("create", exc) from None
             try:
                 data = b"".join(client.export(cid))
             except Exception as exc:  # noqa: BLE001
@@ -362,11 +366,12 @@ class DockerRuntime:
             raise self.engine_error("info", exc) from None
         root = info.get("DockerRootDir") or "/var/lib/docker"
         driver = info.get("Driver") or "overlay2"
-        try:
-            cid = client.create_container(image, command=["true"], labels=ctx.labels(),
-                                          host_config=self.host_config(RunSpec(image)))["Id"]
-        except Exception as exc:  # noqa: BLE001
-            raise self.engine_error("create", exc) from None
+        with signals_deferred():  # as in export_rootfs: the id is what removes it for sure
+            try:
+                cid = client.create_container(image, command=["true"], labels=ctx.labels(),
+                                              host_config=self.host_config(RunSpec(image)))["Id"]
+            except Exception as exc:  # noqa: BLE001
+                raise self.engine_error("create", exc) from None
         fp = Footprint(cid)
         try:
             try:

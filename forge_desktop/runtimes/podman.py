@@ -28,6 +28,7 @@ from forge_desktop.errors import (
     RuntimeUnavailable,
 )
 from forge_desktop.hostfacts import cgroup_version
+from forge_desktop.interrupts import signals_deferred
 from forge_desktop.models import (
     LABEL_OWNER,
     LABEL_RUN,
@@ -380,9 +381,11 @@ class PodmanRuntime:
     def export_rootfs(self, image: str, dest: Path, ctx: RunContext) -> None:
         cid: str | None = None
         try:
-            cid = self.call("POST", "/containers/create",
-                            body={"image": image, "command": ["true"],
-                                  "labels": ctx.labels()})["Id"]
+            # a signal waits for the answer: its id is what removes the container (docker.py)
+            with signals_deferred("interrupted; the bundle's container was removed"):
+                cid = self.call("POST", "/containers/create",
+                                body={"image": image, "command": ["true"],
+                                      "labels": ctx.labels()})["Id"]
             client = self.client()
             try:
                 resp = client.api.get(f"/containers/{cid}/export", stream=True,
@@ -484,8 +487,9 @@ class PodmanRuntime:
     def container_footprint(self, image: str, ctx: RunContext) -> Iterator[Footprint]:
         """A created (never started) container and the directories podman made for it."""
         root = ((self.call("GET", "/info") or {}).get("store") or {}).get("graphRoot")
-        cid = self.call("POST", "/containers/create",
-                        body=self.create_body(RunSpec(image), ctx))["Id"]
+        with signals_deferred():  # as in export_rootfs
+            cid = self.call("POST", "/containers/create",
+                            body=self.create_body(RunSpec(image), ctx))["Id"]
         fp = Footprint(cid)
         try:
             inspected = self.call("GET", f"/containers/{cid}/json", params={"size": True}) or {}
