@@ -41,7 +41,7 @@ test-pythons:
 
 lint:
 	$(VENV)/bin/ruff check forge_desktop shortcut_module scripts packaging tests benchmarks
-	$(VENV)/bin/mypy forge_desktop shortcut_module scripts/make_icons.py benchmarks
+	$(VENV)/bin/mypy forge_desktop shortcut_module scripts/make_icons.py benchmarks tests
 
 # The release artifacts in dist/: sdist and wheel (python -m build), the PyInstaller bundle
 # dist/forge/ (forge, forge-shortcut), then the bundle's smoke commands. packaging/dist.sh.

@@ -1,4 +1,6 @@
 # ruff: noqa: F722, F821, N802, E501
+# mypy: disable-error-code="valid-type, name-defined"
+# (dbus-next reads D-Bus signatures from the annotations: "s", "as", ...)
 """A real notification server for tests: owns org.freedesktop.Notifications on the session
 bus and appends every Notify call to a JSON-lines file, so a test can assert what the user
 would have seen. Run: python -m tests.gui.notify_server RECORD_FILE"""
@@ -21,17 +23,17 @@ class Notifications(ServiceInterface):
         self.next_id = 1
 
     @method()
-    def GetCapabilities(self) -> "as":  # type: ignore[name-defined]  # noqa: F821, N802
+    def GetCapabilities(self) -> "as":  # noqa: F821, N802
         return ["body", "actions"]
 
     @method()
-    def GetServerInformation(self) -> "ssss":  # type: ignore[name-defined]  # noqa: F821, N802
+    def GetServerInformation(self) -> "ssss":  # noqa: F821, N802
         return ["forge-test-server", "forge", "1.0", "1.2"]
 
     @method()
-    def Notify(self, app_name: "s", replaces_id: "u", app_icon: "s",  # type: ignore[name-defined]  # noqa: F821, N802, E501
-               summary: "s", body: "s", actions: "as", hints: "a{sv}",  # type: ignore[name-defined]  # noqa: F821
-               expire_timeout: "i") -> "u":  # type: ignore[name-defined]  # noqa: F821
+    def Notify(self, app_name: "s", replaces_id: "u", app_icon: "s",  # noqa: F821, N802, E501
+               summary: "s", body: "s", actions: "as", hints: "a{sv}",  # noqa: F821
+               expire_timeout: "i") -> "u":  # noqa: F821
         nid = self.next_id
         self.next_id += 1
         entry: dict[str, Any] = {"id": nid, "app_name": app_name, "summary": summary,
@@ -41,15 +43,15 @@ class Notifications(ServiceInterface):
         return nid
 
     @method()
-    def CloseNotification(self, nid: "u"):  # type: ignore[name-defined, no-untyped-def]  # noqa: F821, N802, ANN201
+    def CloseNotification(self, nid: "u"):  # type: ignore[no-untyped-def]  # noqa: F821, N802, ANN201
         self.NotificationClosed(nid, 3)
 
     @signal()
-    def NotificationClosed(self, nid: "u", reason: "u") -> "uu":  # type: ignore[name-defined]  # noqa: F821, N802
+    def NotificationClosed(self, nid: "u", reason: "u") -> "uu":  # noqa: F821, N802
         return [nid, reason]
 
     @signal()
-    def ActionInvoked(self, nid: "u", key: "s") -> "us":  # type: ignore[name-defined]  # noqa: F821, N802
+    def ActionInvoked(self, nid: "u", key: "s") -> "us":  # noqa: F821, N802
         return [nid, key]
 
 

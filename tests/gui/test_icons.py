@@ -40,7 +40,8 @@ def test_busy_state_changes_the_rim_and_idle_rim_is_light() -> None:
     top_middle = (11, 0)
     assert idle.getpixel(top_middle) == RIM["idle"]
     assert busy.getpixel(top_middle) == RIM["busy"]
-    assert idle.getpixel((0, 0))[3] == 0  # rounded corner: transparent, panel shows through
+    corner = idle.getpixel((0, 0))  # rounded corner: transparent, panel shows through
+    assert isinstance(corner, tuple) and corner[3] == 0
 
 
 def test_container_badge_appears_and_is_deterministic() -> None:

@@ -6,7 +6,7 @@ import json
 import socket
 from pathlib import Path
 
-from forge_desktop.results.environment import cgroup_version
+from forge_desktop.hostfacts import cgroup_version
 from tests.conftest import run_forge
 from tests.engines import PrivateDockerd
 from tests.engines import sh as engine_sh

@@ -27,8 +27,8 @@ import psutil
 import pytest
 
 from forge_desktop.errors import EngineError, EngineTimeout
+from forge_desktop.hostfacts import cgroup_version
 from forge_desktop.models import RunContext, RunSpec
-from forge_desktop.results.environment import cgroup_version
 from forge_desktop.runtimes.nshelper import NamespaceHelper
 from forge_desktop.runtimes.oci import NAMESPACE_NOTE, ROOTLESS_NOTE, OciRuntime
 from tests.conftest import REPO, assert_one_line_error, run_forge

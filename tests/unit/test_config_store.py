@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,7 +39,7 @@ def test_user_runtime_parsed_as_argv() -> None:
     ({"benchmark": {"image": 3}}, "image name"),
     ({"targets": {"startup_ms": "fast"}}, "must be a number"),
 ])
-def test_bad_config_values_are_refused_clearly(data: dict, needle: str) -> None:
+def test_bad_config_values_are_refused_clearly(data: dict[str, Any], needle: str) -> None:
     with pytest.raises(ConfigError, match=needle):
         parse_config(data)
 
@@ -50,7 +51,7 @@ def test_malformed_toml(tmp_path: Path) -> None:
         load_config(path)
 
 
-def _doc(run_id: str = "r1") -> dict:
+def _doc(run_id: str = "r1") -> dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION, "id": run_id, "kind": "startup",
             "created_at": "2026-01-01T00:00:00Z", "runtimes": []}
 

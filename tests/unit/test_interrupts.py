@@ -24,10 +24,10 @@ def test_a_signal_in_the_block_waits_for_its_end_then_interrupts() -> None:
     previous = signal.signal(signal.SIGTERM, _raise)
     finished = []
     try:
-        with pytest.raises(Interrupted, match="the bundle's container was removed"):
-            with signals_deferred("interrupted; the bundle's container was removed"):
-                os.kill(os.getpid(), signal.SIGTERM)
-                finished.append("the request's answer")  # not cut short by the signal
+        with pytest.raises(Interrupted, match="the bundle's container was removed"), \
+                signals_deferred("interrupted; the bundle's container was removed"):
+            os.kill(os.getpid(), signal.SIGTERM)
+            finished.append("the request's answer")  # not cut short by the signal
         assert finished == ["the request's answer"]
         assert signal.getsignal(signal.SIGTERM) is _raise  # the handler is back
         with pytest.raises(Raised):  # and works again

@@ -63,7 +63,7 @@ class FakeEngine(FakeRuntime):
 
 
 class FakeOci(FakeRuntime):
-    kind = "oci"  # type: ignore[assignment]
+    kind = "oci"
 
 
 def test_a_runtime_whose_prepare_fails_in_any_way_is_left_out_and_others_run() -> None:
@@ -124,7 +124,7 @@ def test_one_engine_failing_to_import_does_not_stop_the_other(forge_home: Path) 
 
 def test_a_users_image_pulled_where_it_can_be(forge_home: Path) -> None:
     bad, good = FakeEngine("bad"), FakeEngine("good", pull_ok=True)
-    ref, failed = prepare_each([bad, good], new_run_context(),  # type: ignore[list-item]
+    ref, failed = prepare_each([bad, good], new_run_context(),
                                "alpine:3")
     assert ref == "alpine:3" and list(failed) == ["bad"] and "could not pull" in failed["bad"]
 

@@ -18,12 +18,11 @@ import psutil
 import pytest
 
 from forge_desktop.bench import stats
-from forge_desktop.errors import UsageError
+from forge_desktop.errors import TargetNotFound, UsageError
 from forge_desktop.profiling import system
 from forge_desktop.profiling.memory import (
     MemoryProfiler,
     ProfileOptions,
-    TargetNotFound,
     rss_summary,
 )
 from forge_desktop.profiling.perf import MAX_KEPT, PERF, PerformanceProfiler, with_self_timing

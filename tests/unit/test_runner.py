@@ -4,6 +4,7 @@ import os
 import random
 import socket
 import threading
+from typing import Any
 
 import psutil
 import pytest
@@ -18,7 +19,7 @@ from .fakes import FakeRuntime
 SPEC = RunSpec(image="img")
 
 
-def infos(*rts: FakeRuntime) -> dict:
+def infos(*rts: FakeRuntime) -> dict[str, Any]:
     return {r.name: r.info() for r in rts}
 
 
