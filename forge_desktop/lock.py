@@ -87,8 +87,8 @@ def _read_holder(fd: int) -> Holder | None:
 
 def busy_message(holder: Holder | None) -> str:
     what = holder.describe() if holder else "its details could not be read"
-    return (f"a benchmark is already running ({what}); wait for it, cancel it, "
-            "or pass --wait to start when it ends")
+    # no "--wait" here: the tray, the window and forge-shortcut have none (the CLI adds it)
+    return f"a benchmark is already running ({what}); wait for it to end or cancel it"
 
 
 class Hold:

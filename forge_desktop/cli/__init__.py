@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     import typer.main
 
     from forge_desktop.cli.app import app
-    from forge_desktop.errors import ForgeError
+    from forge_desktop.errors import Busy, ForgeError
 
     try:  # typer >= 0.20 vendors click; older ones use click itself
         from typer._click import exceptions as cx
@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> None:
         fail(exc.format_message(), exc.exit_code)
     except aborts:
         fail("interrupted", 130)
+    except Busy as exc:  # the CLI's benchmarks can wait instead: say how
+        fail(f"{exc}, or pass --wait to start when it ends", exc.exit_code)
     except ForgeError as exc:
         fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:

@@ -88,6 +88,7 @@ def test_forge_shortcut_is_refused_too(running: subprocess.Popen[str]) -> None:
     errors = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(errors) == 1 and f"(startup, pid {running.pid}, since " in errors[0], \
         proc.stderr
+    assert "--wait" not in errors[0]  # forge-shortcut has no such option: not offered
     assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
@@ -96,8 +97,9 @@ def test_the_tray_and_window_job_runner_is_refused_by_the_lock(
     """The in-process refusal the tray and the window show, fed by the cross-process lock."""
     events: list[JobEvent] = []
     jobs = JobRunner(events.append)
-    with pytest.raises(Busy, match=rf"\(startup, pid {running.pid}, since "):
+    with pytest.raises(Busy, match=rf"\(startup, pid {running.pid}, since ") as refused:
         jobs.submit("startup", {"runtime": ["runc"]})
+    assert "--wait" not in str(refused.value)  # a menu has no such option
     assert jobs.current is None and events == []
 
 
