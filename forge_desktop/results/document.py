@@ -308,8 +308,8 @@ def verdicts(doc: Doc) -> list[str]:
         for median, entry in timed:
             ci = [x for v in items(mapping(entry.get("stats")).get("ci95_ms"))
                   if (x := real(v)) is not None]
-            band = f" [{ci[0]:.1f}-{ci[1]:.1f}]" if len(ci) == 2 else ""
-            lines.append(f"{entry['runtime']} median {median:.1f} ms{band}")
+            shown = f" [{ci[0]:.1f}-{ci[1]:.1f}]" if len(ci) == 2 else ""
+            lines.append(f"{entry['runtime']} median {median:.1f} ms{shown}")
         return lines
     if kind in ("memory", "disk"):
         unit, scale = ("MiB", MIB) if kind == "memory" else ("KiB", KIB)

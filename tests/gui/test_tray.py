@@ -366,7 +366,9 @@ def test_the_tray_menu_honours_config_toml(desktop_env: dict[str, str], tmp_path
     home.mkdir()
     (home / "config.toml").write_text("[benchmark]\niterations = 3\nwarmup = 0\n")
     (home / "tray.json").write_text(json.dumps({"runtimes": ["runc"], "refresh_s": 1}))
-    proc = start_tray({**os.environ, "FORGE_HOME": str(home)})
+    # no icon installed in this data home: the packaged file
+    proc = start_tray({**os.environ, "FORGE_HOME": str(home),
+                       "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_DATA_DIRS": "/nonexistent"})
     try:
         icon = find_icon(proc.pid)
         xdotool("mousemove", str(icon.x + icon.w // 2), str(icon.y + icon.h // 2), "click", "3")
@@ -379,7 +381,11 @@ def test_the_tray_menu_honours_config_toml(desktop_env: dict[str, str], tmp_path
         assert doc["parameters"]["iterations"] == 3 and doc["parameters"]["warmup"] == 0
         (entry,) = doc["runtimes"]
         assert entry["runtime"] == "runc" and entry["stats"]["n"] == 3
-        assert str(call["body"]) == f"Saved as {saved.name}"
+        median, (low, high) = entry["stats"]["median_ms"], entry["stats"]["ci95_ms"]
+        assert call["body"] == f"runc median {median:.1f} ms [{low:.1f}-{high:.1f}]"
+        packaged = REPO / "forge_desktop" / "assets" / "icons" / "forge-desktop-128.png"
+        assert call["app_icon"] == packaged.as_uri()
+        assert call["hints"]["desktop-entry"] == APP_ID  # type: ignore[index]
         assert oci_leftovers(True) == []
     finally:
         proc.send_signal(signal.SIGTERM)

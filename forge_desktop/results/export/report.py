@@ -104,9 +104,9 @@ class Report:
     trends: tuple[Trend, ...]
 
 
-KIND_TITLES = {"startup": "Container startup", "canary": "Canary startup round", "compare": "Runtime comparison",
-               "memory": "Memory", "disk": "Disk use", "image": "Cold image load or pull",
-               "profile": "Profile"}
+KIND_TITLES = {"startup": "Container startup", "canary": "Canary startup round",
+               "compare": "Runtime comparison", "memory": "Memory", "disk": "Disk use",
+               "image": "Cold image load or pull", "profile": "Profile"}
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
