@@ -12,6 +12,7 @@ middle of a login), and the last round's time survives a restart (``MonitorState
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -74,6 +75,9 @@ class MonitorState:
     last_skip_at: float | None = None
     last_skip_reason: str = ""
     notified: list[str] = field(default_factory=list)
+    seeded: bool = False
+    """The changes already in the history when the tray first watched it were remembered
+    without a notification (they are not news)."""
 
     @staticmethod
     def path(home: Path) -> Path:
@@ -95,6 +99,7 @@ class MonitorState:
                 setattr(state, name, float(value))
         if isinstance(raw.get("last_skip_reason"), str):
             state.last_skip_reason = raw["last_skip_reason"]
+        state.seeded = raw.get("seeded") is True
         notified = raw.get("notified")
         if isinstance(notified, list):
             state.notified = [n for n in notified if isinstance(n, str)]
@@ -107,7 +112,8 @@ class MonitorState:
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
         atomic_write_json(self.path(home), {
             "last_round_at": self.last_round_at, "last_skip_at": self.last_skip_at,
-            "last_skip_reason": self.last_skip_reason, "notified": self.notified[-1000:]})
+            "last_skip_reason": self.last_skip_reason, "notified": self.notified[-1000:],
+            "seeded": self.seeded})
 
 
 class Schedule:
@@ -183,10 +189,8 @@ def read_conditions(paused: bool) -> Conditions:
     from forge_desktop import lock
 
     battery = None
-    try:
+    with contextlib.suppress(OSError, RuntimeError):  # no power supply readable: no battery
         battery = psutil.sensors_battery()
-    except (OSError, RuntimeError):  # no power-supply class readable: as no battery
-        pass
     holder = lock.current_holder()
     return Conditions(on_battery=battery is not None and battery.power_plugged is False,
                       load_per_cpu=os.getloadavg()[0] / (os.cpu_count() or 1),
