@@ -73,7 +73,7 @@ def idle_tray_cpu_percent(seconds: float, env: dict[str, str]) -> float:
         p = psutil.Process(proc.pid)
         t0, c0 = time.monotonic(), sum(p.cpu_times()[:2])
         time.sleep(seconds)
-        return 100 * (sum(p.cpu_times()[:2]) - c0) / (time.monotonic() - t0)
+        return float(100 * (sum(p.cpu_times()[:2]) - c0) / (time.monotonic() - t0))
     finally:
         proc.terminate()
         proc.wait(30)
