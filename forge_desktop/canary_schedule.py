@@ -70,14 +70,15 @@ class Decision:
 @dataclass
 class MonitorState:
     """What the tray remembers across restarts in ``$FORGE_HOME/monitor.json``: the last
-    round and the change points it already notified (result ids)."""
+    round, the last skip and why, and the change points it already notified."""
     last_round_at: float | None = None
     last_skip_at: float | None = None
     last_skip_reason: str = ""
     notified: list[str] = field(default_factory=list)
-    seeded: bool = False
-    """The changes already in the history when the tray first watched it were remembered
-    without a notification (they are not news)."""
+    watching_since: float | None = None
+    """When the tray first watched this FORGE_HOME: a change point whose first result after
+    the shift is older was in the history already, and is remembered without a notification
+    (it is not news; finding it needs no scan at start)."""
 
     @staticmethod
     def path(home: Path) -> Path:
@@ -93,13 +94,12 @@ class MonitorState:
         if not isinstance(raw, dict):
             return cls()
         state = cls()
-        for name in ("last_round_at", "last_skip_at"):
+        for name in ("last_round_at", "last_skip_at", "watching_since"):
             value = raw.get(name)
             if isinstance(value, int | float) and not isinstance(value, bool):
                 setattr(state, name, float(value))
         if isinstance(raw.get("last_skip_reason"), str):
             state.last_skip_reason = raw["last_skip_reason"]
-        state.seeded = raw.get("seeded") is True
         notified = raw.get("notified")
         if isinstance(notified, list):
             state.notified = [n for n in notified if isinstance(n, str)]
@@ -113,7 +113,7 @@ class MonitorState:
         atomic_write_json(self.path(home), {
             "last_round_at": self.last_round_at, "last_skip_at": self.last_skip_at,
             "last_skip_reason": self.last_skip_reason, "notified": self.notified[-1000:],
-            "seeded": self.seeded})
+            "watching_since": self.watching_since})
 
 
 class Schedule:

@@ -46,6 +46,15 @@ def change_body(change: Change) -> str:
             f"(q = {change.q_value:.2g})")
 
 
+def _timestamp(iso: str) -> float:
+    from forge_desktop.results.schema import parse_iso
+
+    try:
+        return parse_iso(iso).timestamp()
+    except ValueError:
+        return float("inf")  # unreadable time: rather notified than lost
+
+
 class CanaryMonitor:
     def __init__(self, settings: TraySettings, jobs: JobRunner, notifier: Notifier,
                  bridge: Bridge, on_changed: Callable[[], None],
@@ -67,8 +76,9 @@ class CanaryMonitor:
 
     def start(self) -> None:
         self._arm()
-        if not self.state.seeded:
-            self.check_changes(seed=True)
+        if self.state.watching_since is None:
+            self.state.watching_since = self.schedule.clock()
+            self._save()
 
     def stop(self) -> None:
         self.timer.stop()
@@ -121,13 +131,11 @@ class CanaryMonitor:
             self.check_changes()
 
     # -- change points --------------------------------------------------------------------
-    def check_changes(self, seed: bool = False) -> None:
-        """In a thread (the index scan is not for the GUI thread); ``seed``: remember every
-        change there already is without notifying (the first start over an old history)."""
-        threading.Thread(target=self._check, args=(seed,), daemon=True,
-                         name="forge-changes").start()
+    def check_changes(self) -> None:
+        """In a thread: the index scan (and scipy) are not for the GUI thread."""
+        threading.Thread(target=self._check, daemon=True, name="forge-changes").start()
 
-    def _check(self, seed: bool) -> None:
+    def _check(self) -> None:
         from forge_desktop.results.changes import find_changes
 
         with self._checking:  # two runs ending together: one scan at a time
@@ -136,17 +144,16 @@ class CanaryMonitor:
             except (ForgeError, OSError) as exc:
                 print(f"forge tray: change points not checked: {exc}", file=sys.stderr)
                 return
-            self.bridge.post(lambda: self._found(found, seed))
+            self.bridge.post(lambda: self._found(found))
 
-    def _found(self, found: list[Change], seed: bool) -> None:
+    def _found(self, found: list[Change]) -> None:
         known = set(self.state.notified)
-        new = [c for c in found if change_key(c) not in known]
-        for change in new:
-            if not seed:
+        since = self.state.watching_since or 0.0
+        for change in (c for c in found if change_key(c) not in known):
+            if _timestamp(change.at) >= since:  # older ones were history when we started
                 self.notifier.notify(change.headline(), change_body(change),
                                      result_id=change.result_id)
             self.state.notified.append(change_key(change))
-        self.state.seeded = True
         self._save()
 
     def _save(self) -> None:

@@ -454,6 +454,16 @@ def test_a_canary_round_with_a_slowdown_notifies_the_change_once(
     # one notification in all: the scheduled rounds themselves are silent
     assert notify_server.calls() == [call], notify_server.calls()
     assert "Traceback" not in err, err
-    # remembered: a restart does not notify it again
+    # remembered: a restarted tray's rounds do not notify it again
     state = json.loads((home / "monitor.json").read_text())
-    assert len(state["notified"]) == 1 and state["seeded"] is True
+    assert len(state["notified"]) == 1 and state["watching_since"] < state["last_round_at"]
+    proc = start_tray(env)
+    try:
+        rounds = len(_canaries(home))
+        wait_for("two rounds of the restarted tray",
+                 lambda: len(_canaries(home)) >= rounds + 2, 120, interval_s=0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    assert notify_server.calls() == [call], notify_server.calls()

@@ -113,11 +113,12 @@ def test_period_labels() -> None:
 
 def test_state_round_trips_and_survives_junk(tmp_path: Path) -> None:
     state = MonitorState(last_round_at=T0, last_skip_at=T0 + 1, last_skip_reason="on battery",
-                         notified=["a", "b"])
+                         notified=["a", "b"], watching_since=T0 - 5)
     state.save(tmp_path)
     assert MonitorState.load(tmp_path) == state
     MonitorState.path(tmp_path).write_text(json.dumps(
-        {"last_round_at": "x", "last_skip_at": True, "notified": ["c", 3]}))
+        {"last_round_at": "x", "last_skip_at": True, "notified": ["c", 3],
+         "watching_since": None}))
     assert MonitorState.load(tmp_path) == MonitorState(notified=["c"])
     MonitorState.path(tmp_path).write_text("{")
     assert MonitorState.load(tmp_path) == MonitorState()
