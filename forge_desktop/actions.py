@@ -216,6 +216,14 @@ def _startup(p: Mapping[str, Any], config: Config, progress: ProgressFn,
     return run_startup(opts, config, progress=progress, cancel=cancel, log=log)
 
 
+def _canary(p: Mapping[str, Any], config: Config, progress: ProgressFn,
+            cancel: threading.Event, log: LogFn) -> tuple[dict[str, Any], Path | None]:
+    from forge_desktop.bench.canary import CanaryOptions, run_canary
+
+    opts = CanaryOptions(p["runtime"], p["iterations"], p["warmup"])
+    return run_canary(opts, config, progress=progress, cancel=cancel, log=log)
+
+
 def _compare(p: Mapping[str, Any], config: Config, progress: ProgressFn,
              cancel: threading.Event, log: LogFn) -> tuple[dict[str, Any], Path | None]:
     from forge_desktop.bench.compare import CompareOptions, run_compare
@@ -262,6 +270,13 @@ _NETWORK = Param("network", "str", "none", "Network mode", choices=("none", "hos
 ACTIONS: dict[str, Action] = {a.id: a for a in (
     Action("startup", "Startup benchmark", "Time a fresh container on every runtime",
            ("benchmark", "startup"), (_RUNTIMES, _ITERATIONS, _WARMUP, _NETWORK), _startup),
+    Action("canary", "Canary round", "A short startup round on every runtime, the one the "
+           "tray repeats to watch for a slowdown", ("canary",),
+           (_RUNTIMES,
+            Param("iterations", "int", 5, "Measured iterations per runtime", 1, 1000,
+                  flags=("-n", "--iterations")),
+            Param("warmup", "int", 1, "Unmeasured runs first", 0, 100)),
+           _canary),
     Action("compare", "Compare runtimes", "Startup, memory and disk of every runtime side by "
            "side", ("benchmark", "compare"),
            (_RUNTIMES, _ITERATIONS, _WARMUP,

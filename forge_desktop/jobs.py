@@ -84,12 +84,17 @@ def notification(outcome: Outcome) -> tuple[str, str] | None:
     except UsageError:
         title = outcome.action
     if outcome.status == "finished":
-        body = f"Saved as {outcome.path.name}" if outcome.path else "Not saved"
+        from forge_desktop.results.document import verdicts
+
+        # the verdict, not where it was saved: the "Open results" action shows the file
+        lines = verdicts(outcome.doc or {})
         failed = failures(outcome.doc or {})
         if failed:
-            body += f"; failed: {failed[0]}" + (f" (+{len(failed) - 1} more)"
-                                                 if len(failed) > 1 else "")
-        return outcome.text, body
+            lines.append(f"failed: {failed[0]}" + (f" (+{len(failed) - 1} more)"
+                                                   if len(failed) > 1 else ""))
+        if outcome.path is None:
+            lines.append("Not saved")
+        return outcome.text, "\n".join(lines)
     if outcome.status == "failed":
         return f"{title} failed", outcome.text
     if outcome.status == "cancelled":

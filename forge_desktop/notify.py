@@ -4,6 +4,10 @@ loop in a named thread: callers never block and never see an exception.
 When no notification server owns ``org.freedesktop.Notifications`` on the session bus, the
 ``fallback`` (the tray's own balloon) is called instead. Bodies are escaped: some servers
 render markup, and runtime names or error lines come from outside.
+
+Every notification carries Forge's own icon (``app_icon``: the theme name the launcher
+installs, else the packaged PNG; desktop-notifier's default is a Python logo) and the
+``desktop-entry`` hint, so the server groups and themes it as the app.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ import html
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forge_desktop import APP_NAME
+from forge_desktop import APP_ID, APP_NAME
 
 if TYPE_CHECKING:
     import asyncio
@@ -24,6 +29,48 @@ log = logging.getLogger(__name__)
 SERVER = "org.freedesktop.Notifications"
 OpenFn = Callable[[str | None], None]
 FallbackFn = Callable[[str, str], None]
+ICON_DIRS = ("scalable", *(f"{n}x{n}" for n in (16, 22, 24, 32, 48, 64, 128, 256)))
+"""Where the launcher installs the icon in a hicolor theme (forge_desktop.desktop)."""
+
+
+def app_icon() -> tuple[str, str]:
+    """("name", APP_ID) when the icon is installed in a hicolor theme on the XDG data path
+    (``forge desktop install``), so the notification server draws the theme's icon at its own
+    size; else ("path", the packaged 128 px PNG)."""
+    import os
+
+    from forge_desktop.desktop import ICONS, data_home
+
+    dirs = [data_home(), *(Path(d) for d in (os.environ.get("XDG_DATA_DIRS") or
+                                             "/usr/local/share:/usr/share").split(":")
+                          if os.path.isabs(d))]
+    for base in dirs:
+        apps = [base / "icons" / "hicolor" / sub / "apps" for sub in ICON_DIRS]
+        if any((a / f"{APP_ID}.{ext}").is_file() for a in apps for ext in ("png", "svg")):
+            return "name", APP_ID
+    return "path", str(ICONS / "forge-desktop-128.png")
+
+
+def _add_desktop_entry(backend: Any) -> None:
+    """Add the ``desktop-entry`` hint to every Notify call of desktop-notifier's D-Bus
+    backend, which has no way to pass extra hints: its proxy's ``call_notify`` is wrapped once,
+    keeping the hints' signature (``a{sv}``, or ``a{ss}`` for older servers)."""
+    from dbus_fast import Variant
+
+    interface = getattr(backend, "interface", None)
+    if interface is None or getattr(interface, "_forge_entry", False):
+        return
+    send = interface.call_notify
+
+    async def call_notify(app_name: str, replaces: int, icon: str, title: str, body: str,
+                          actions: list[str], hints: dict[str, Any], timeout: int) -> Any:
+        plain = hints and not any(isinstance(v, Variant) for v in hints.values())
+        entry = APP_ID if plain else Variant("s", APP_ID)
+        return await send(app_name, replaces, icon, title, body, actions,
+                          {**hints, "desktop-entry": entry}, timeout)
+
+    interface.call_notify = call_notify
+    interface._forge_entry = True
 
 
 async def server_available(timeout_s: float = 2.0) -> str | None:
@@ -111,10 +158,18 @@ class Notifier:
         if why is not None:
             return self._fall_back(title, body, why) if fallback else f"not shown: {why}"
         try:
-            from desktop_notifier import Button, DesktopNotifier
+            from desktop_notifier import Button, DesktopNotifier, Icon
 
             if self._notifier is None:
-                self._notifier = DesktopNotifier(app_name=APP_NAME)
+                how, icon = app_icon()
+                self._notifier = DesktopNotifier(
+                    app_name=APP_NAME, app_icon=Icon(name=icon) if how == "name" else
+                    Icon(path=Path(icon)))
+                backend = self._notifier._backend
+                if hasattr(backend, "_init_dbus") and getattr(backend, "interface", 1) is None:
+                    backend.interface = await asyncio.wait_for(backend._init_dbus(),
+                                                               self.timeout_s)
+                _add_desktop_entry(backend)
             opener = self.on_open
             buttons = []
             if result_id is not None and opener is not None:

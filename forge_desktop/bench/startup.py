@@ -78,8 +78,9 @@ Prepared = tuple[list[Runtime], RunSpec, dict[str, str], dict[str, RuntimeInfo]]
 
 def run_startup(opts: StartupOptions, config: Config, *, progress: ProgressFn | None = None,
                 cancel: threading.Event | None = None, log: Log = lambda _m: None,
-                targets: Mapping[str, float] | None = None, wait: bool = False
-                ) -> tuple[dict[str, Any], Path | None]:
+                targets: Mapping[str, float] | None = None, wait: bool = False,
+                kind: str = "startup") -> tuple[dict[str, Any], Path | None]:
+    """A startup round saved as ``kind`` (bench/canary.py: the same round, ``canary``)."""
     def prepare(s: Session) -> Prepared:
         selected, image, unprepared = s.resolve(opts.runtimes, opts.image)
         spec = RunSpec(image=image, command=("true",), network=opts.network,  # type: ignore[arg-type]
@@ -101,6 +102,6 @@ def run_startup(opts: StartupOptions, config: Config, *, progress: ProgressFn | 
                         [r.info for r in runs], opts.network, runs, opts.iterations,
                         nothing_measured=nothing)
 
-    session = Session("startup", config, progress=progress, cancel=cancel, log=log,
+    session = Session(kind, config, progress=progress, cancel=cancel, log=log,
                       targets=targets, wait=wait)
     return session.run(opts, prepare, measure)

@@ -150,6 +150,42 @@ def benchmark_startup(
     _finish(doc, path, as_json, table)
 
 
+@registry_options("canary")
+def canary_cmd(
+    given: dict[str, Any],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result JSON on stdout.")]
+    = False,
+    no_save: Annotated[bool, typer.Option("--no-save", help="Do not keep the result.")] = False,
+    wait: Wait = False,
+) -> None:
+    """A short startup round on each available runtime (what the tray repeats to watch for a
+    slowdown), saved as kind canary."""
+    from forge_desktop.bench.canary import CanaryOptions, run_canary
+    from forge_desktop.cli.format import notes_for, startup_table
+    from forge_desktop.config import load_config
+
+    config = load_config()
+    p = ACTIONS["canary"].resolve(given, config, cli=True)
+    opts = CanaryOptions(p["runtime"], p["iterations"], p["warmup"], save=not no_save)
+    opts.validate()
+    err = _err_console()
+    doc, path = _with_progress(err, lambda progress: run_canary(
+        opts, config, progress=progress, log=lambda m: err.print(f"[dim]{m}[/dim]"),
+        wait=wait))
+
+    def table(d: dict[str, Any]) -> Any:
+        from rich.console import Group
+        from rich.text import Text
+
+        return Group(startup_table(d), *[Text(note, style="yellow") for note in notes_for(d)])
+
+    _finish(doc, path, as_json, table)
+
+
+app.command("canary")(canary_cmd)
+benchmark_app.command("canary")(canary_cmd)
+
+
 def _with_progress(console: Any, work: Any) -> Any:
     """Run ``work(progress_callback)`` under a rich progress bar on stderr."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn

@@ -189,7 +189,7 @@ def statistics_renderables(doc: dict[str, Any]) -> list[RenderableType]:
 
     kind = doc["kind"]
     notes = [Text(note, style="yellow") for note in fmt.notes_for(doc)]
-    if kind == "startup":
+    if kind in document.STARTUP_SHAPED:
         return [fmt.startup_table(doc), *[Text(f"phases (median) {ln}", style="dim")
                                           for r in doc["runtimes"]
                                           if (ln := fmt.phases_line(r))], *notes]

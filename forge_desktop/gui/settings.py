@@ -1,6 +1,7 @@
 """Tray settings in ``$FORGE_HOME/tray.json``: refresh interval, runtimes, iterations,
-notifications, start at login, paused. A malformed value is ignored with one warning and the
-default is used; the file is written atomically."""
+notifications, start at login, paused, the canary period and the load that skips a round. A
+malformed value is ignored with one warning and the default is used; the file is written
+atomically."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from forge_desktop.canary_schedule import DEFAULT_BUSY_LOAD, DEFAULT_PERIOD_S
 from forge_desktop.config import forge_home
 from forge_desktop.errors import StoreError
 from forge_desktop.results.store import atomic_write_json
@@ -27,6 +29,10 @@ class TraySettings:
     runtimes: list[str] = field(default_factory=list)
     autostart: bool = False
     paused: bool = False
+    canary_period_s: float = DEFAULT_PERIOD_S
+    """Seconds between canary rounds, 0 off (the menu offers canary_schedule's choices)."""
+    canary_busy_load: float = DEFAULT_BUSY_LOAD
+    """1-minute load average per CPU above which a round is skipped."""
 
 
 def settings_path() -> Path:
@@ -37,6 +43,10 @@ def _valid(name: str, value: Any) -> bool:
     if name == "refresh_s":
         return isinstance(value, int | float) and not isinstance(value, bool) \
             and 0.5 <= value <= 3600
+    if name in ("canary_period_s", "canary_busy_load"):
+        top = 7 * 86400 if name == "canary_period_s" else 1000
+        return isinstance(value, int | float) and not isinstance(value, bool) and (
+            0 <= value <= top) and (name == "canary_busy_load" or value == 0 or value >= 1)
     if name == "iterations":
         return value is None or (isinstance(value, int) and not isinstance(value, bool)
                                  and 1 <= value <= 1000)

@@ -22,10 +22,12 @@ from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
 from forge_desktop import APP_ID, APP_NAME
 from forge_desktop.actions import ACTIONS
+from forge_desktop.canary_schedule import PERIOD_CHOICES_S, period_label
 from forge_desktop.config import forge_home
 from forge_desktop.errors import ForgeError
 from forge_desktop.gui.bridge import Bridge
 from forge_desktop.gui.icons import State, render_icon, tooltip
+from forge_desktop.gui.monitor import CanaryMonitor
 from forge_desktop.gui.settings import (
     ITERATION_CHOICES,
     REFRESH_CHOICES_S,
@@ -154,6 +156,9 @@ class TrayApp:
             on_open=lambda rid: self.bridge.post(lambda: self.open_results(rid)),
             fallback=lambda t, b: self.bridge.post(lambda: self.balloon(t, b)))
         self.notifier.enabled = settings.notifications
+        self.monitor = CanaryMonitor(settings, self.jobs, self.notifier, self.bridge,
+                                     self.show_monitor)
+        self.canary_items: list[QAction] = []
         self.tray = QSystemTrayIcon()
         self.tray.setToolTip(APP_NAME)
         self.tray.activated.connect(self.on_activated)
@@ -172,6 +177,7 @@ class TrayApp:
         self.refresh()
         self.timer.start(int(self.settings.refresh_s * 1000))
         self.counter.start()
+        self.monitor.start()
         if self.settings.paused:
             self.counter.paused.set()
         if not QSystemTrayIcon.isSystemTrayAvailable():
@@ -190,6 +196,7 @@ class TrayApp:
         self.cancel_item = m.addAction("Cancel benchmark")
         self.cancel_item.triggered.connect(self.cancel)
         self.cancel_item.setVisible(False)
+        self._monitor_items(m)
         m.addSeparator()
         for action in ACTIONS.values():
             if action.is_benchmark:
@@ -220,6 +227,8 @@ class TrayApp:
             item.setCheckable(True)
             item.setChecked(name in self.settings.runtimes)
             item.triggered.connect(lambda checked, n=name: self.toggle_runtime(n, checked))
+        self._choice_menu(settings, "Canary rounds", PERIOD_CHOICES_S,
+                          self.settings.canary_period_s, period_label, self.set_canary_period)
         self.notify_item = settings.addAction("Notifications")
         self.notify_item.setCheckable(True)
         self.notify_item.setChecked(self.settings.notifications)
@@ -245,6 +254,28 @@ class TrayApp:
             group.addAction(item)
             sub.addAction(item)
 
+    # -- canary rounds (gui/monitor.py) -----------------------------------------------------
+    def _monitor_items(self, m: QMenu) -> None:
+        """The schedule's lines (last round, a skip and why, next round), disabled items."""
+        self.canary_items = []
+        for _ in range(3):
+            item = m.addAction("")
+            item.setEnabled(False)
+            self.canary_items.append(item)
+        self.show_monitor()
+
+    def show_monitor(self) -> None:
+        lines = self.monitor.lines()
+        for i, item in enumerate(self.canary_items):
+            item.setVisible(i < len(lines))
+            item.setText(lines[i] if i < len(lines) else "")
+        self._last_key = None
+
+    def set_canary_period(self, seconds: float) -> None:
+        self.settings.canary_period_s = seconds
+        self.monitor.set_period(seconds)
+        self._save()
+
     # -- live usage -----------------------------------------------------------------------
     def refresh(self) -> None:
         with PERF.measure("tray.refresh"):
@@ -255,11 +286,13 @@ class TrayApp:
             if usage is not None:
                 key = (round(usage.cpu_percent / 5), round(usage.memory_percent / 5), running,
                        state)
-                self.tray.setToolTip(tooltip(usage.cpu_percent, usage.memory_used_bytes,
-                                             usage.memory_total_bytes, self.counts))
+                self.tray.setToolTip("\n".join([
+                    tooltip(usage.cpu_percent, usage.memory_used_bytes,
+                            usage.memory_total_bytes, self.counts), *self.monitor.lines()]))
             else:
                 key = (0, 0, running, state)
-                self.tray.setToolTip(f"{APP_NAME}: monitoring paused")
+                self.tray.setToolTip("\n".join([f"{APP_NAME}: monitoring paused",
+                                                *self.monitor.lines()]))
             if key != self._last_key:  # redraw only when what the eye sees changes
                 self._last_key = key
                 self.state = state
@@ -303,9 +336,14 @@ class TrayApp:
         self.cancel_item.setVisible(busy)
         if busy:
             self.progress_item.setText(ev.text or ev.job.action.title)
+        scheduled = self.monitor.owns(ev.job)
         message = notification(ev.outcome) if ev.outcome else None
-        if message is not None:  # failed too: the icon goes back to idle, this says why
+        # a scheduled round speaks only through the change points it finds (monitor.py)
+        if message is not None and not scheduled:  # failed too: this says why
             self.notifier.notify(*message, result_id=str(ev.doc["id"]) if ev.doc else None)
+        if not busy:
+            self.monitor.on_job_end(ev)
+            self.show_monitor()
         self._last_key = None
         self.refresh()
         if not busy:
@@ -381,6 +419,7 @@ class TrayApp:
             self.jobs.wait(60)  # the job removes its containers before we go
         self.counter.stop.set()
         self.timer.stop()
+        self.monitor.stop()
         self.tray.hide()
         self.server.close()
         self.notifier.close()

@@ -24,13 +24,15 @@ from forge_desktop.errors import StoreError, UsageError
 MIB = 1024 * 1024
 KIB = 1024
 
-STARTUP_KINDS = ("startup", "compare")
+STARTUP_SHAPED = ("startup", "canary")
+"""Kinds whose documents are a startup round (a canary is a short one, bench/canary.py)."""
+STARTUP_KINDS = (*STARTUP_SHAPED, "compare")
 MEMORY_KINDS = ("memory", "compare")
 DISK_KINDS = ("disk", "compare")
-TIMED_KINDS = ("startup", "compare", "image")
-HEADLINE_UNITS = {"startup": "ms", "compare": "ms", "image": "ms", "memory": "MiB",
+TIMED_KINDS = (*STARTUP_SHAPED, "compare", "image")
+HEADLINE_UNITS = {"startup": "ms", "canary": "ms", "compare": "ms", "image": "ms", "memory": "MiB",
                   "disk": "KiB"}
-"""startup/compare/image: median ms; memory: MiB per running container; disk: KiB that one
+"""startup/canary/compare/image: median ms; memory: MiB per running container; disk: KiB that one
 created container adds."""
 
 
@@ -259,10 +261,10 @@ def notification(doc: Doc) -> str:
         best, ratio = max(ratios, key=lambda rv: rv[1])
         return (f"Compare finished: {text(best.get('runtime'))} {ratio:.2f}x faster than "
                 f"{text(comparison.get('baseline'))} at startup")
-    if kind in ("startup", "image"):
+    if kind in (*STARTUP_SHAPED, "image"):
         timed = sorted((m, e["runtime"]) for e in named if (m := median_ms(e)) is not None)
         if timed:
-            what = "Startup" if kind == "startup" else "Image " + text(
+            what = kind.capitalize() if kind in STARTUP_SHAPED else "Image " + text(
                 mapping(doc.get("parameters")).get("source") or "load")
             return f"{what} finished: " + ", ".join(f"{n} {m:.0f} ms" for m, n in timed)
     if kind in ("memory", "disk"):
@@ -275,6 +277,47 @@ def notification(doc: Doc) -> str:
             return "Disk finished: " + ", ".join(
                 f"{n} {b / KIB:.0f} KiB per container" for b, n in per)
     return f"{kind.capitalize()} finished"
+
+
+def verdicts(doc: Doc) -> list[str]:
+    """What a person wants to read of a finished run, one line per runtime, best first, with
+    the 95% confidence interval: "podman 1.43x faster than docker [1.30-1.95]" (compare),
+    "runc median 52.1 ms [50.3-54.0]" (startup, canary, image), "runc 1.2 MiB per container"
+    (memory, disk). A notification's body."""
+    kind = text(doc.get("kind"))
+    comparison = mapping(doc.get("comparison"))
+    if kind == "compare" and comparison:
+        base = text(comparison.get("baseline"))
+        lines = []
+        rows = [(ratio, r) for r in mappings(comparison.get("ratios"))
+                if r.get("metric") == "startup" and (ratio := real(r.get("ratio"))) and ratio > 0]
+        for ratio, row in sorted(rows, key=lambda rr: -rr[0]):
+            ci = [x for v in items(row.get("ci95")) if (x := real(v)) and x > 0]
+            band = (ci[0], ci[1]) if len(ci) == 2 else None
+            slower = ratio < 1
+            if slower:  # said as the inverse, so the figure reads above 1
+                ratio, band = 1 / ratio, (1 / band[1], 1 / band[0]) if band else None
+            shown = f" [{band[0]:.2f}-{band[1]:.2f}]" if band else ""
+            lines.append(f"{text(row.get('runtime'))} {ratio:.2f}x "
+                         f"{'slower' if slower else 'faster'} than {base}{shown}")
+        return lines
+    if kind in TIMED_KINDS:
+        timed = [(m, e) for e in named_entries(doc) if (m := median_ms(e)) is not None]
+        timed.sort(key=lambda me: me[0])
+        lines = []
+        for median, entry in timed:
+            ci = [x for v in items(mapping(entry.get("stats")).get("ci95_ms"))
+                  if (x := real(v)) is not None]
+            shown = f" [{ci[0]:.1f}-{ci[1]:.1f}]" if len(ci) == 2 else ""
+            lines.append(f"{entry['runtime']} median {median:.1f} ms{shown}")
+        return lines
+    if kind in ("memory", "disk"):
+        unit, scale = ("MiB", MIB) if kind == "memory" else ("KiB", KIB)
+        sized = [(b, str(e["runtime"])) for e in named_entries(doc)
+                 if (b := per_container_bytes(e)) is not None]
+        return [f"{name} {figure_text(b / scale, unit)} {unit} per container"
+                for b, name in sorted(sized)]
+    return []
 
 
 # --- one verdict ------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 from forge_desktop.errors import StoreError
 
 SCHEMA_VERSION = 1
-KINDS = ("startup", "memory", "disk", "image", "compare", "profile")
+KINDS = ("startup", "canary", "memory", "disk", "image", "compare", "profile")
 
 
 def validate(doc: Any, where: str = "result") -> dict[str, Any]:

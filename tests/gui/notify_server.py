@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dbus_fast import BusType, Variant
+from dbus_fast import BusType
 from dbus_fast.aio import MessageBus
 from dbus_fast.service import ServiceInterface, method, signal
 
@@ -36,8 +36,10 @@ class Notifications(ServiceInterface):
                expire_timeout: "i") -> "u":  # noqa: F821
         nid = self.next_id
         self.next_id += 1
-        entry: dict[str, Any] = {"id": nid, "app_name": app_name, "summary": summary,
-                                 "body": body, "actions": list(actions)}
+        entry: dict[str, Any] = {"id": nid, "app_name": app_name, "app_icon": app_icon,
+                                 "summary": summary, "body": body, "actions": list(actions),
+                                 "hints": {k: v.value for k, v in hints.items()
+                                           if isinstance(v.value, str | int | bool)}}
         with self.record.open("a") as fh:
             fh.write(json.dumps(entry) + "\n")
         return nid
@@ -64,5 +66,4 @@ async def main(record: Path) -> None:
 
 
 if __name__ == "__main__":
-    _ = Variant  # hints arrive as Variants; recorded keys only
     asyncio.run(main(Path(sys.argv[1])))

@@ -24,6 +24,7 @@ import pytest
 
 from forge_desktop import APP_ID, desktop
 from forge_desktop.actions import ACTIONS, headline
+from forge_desktop.results.document import verdicts
 from tests.engines import wait_for
 from tests.gui.conftest import NotifyServer
 from tests.integration.conftest import DOCKER, oci_leftovers
@@ -108,8 +109,13 @@ def test_benchmark_launcher_action_saves_a_result_and_notifies(
     assert proc.stdout.strip() == headline(doc)
     call = notify_server.wait_for(lambda c: True, timeout_s=30)
     assert call["summary"] == headline(doc)
-    assert call["body"] == f"Saved as {results[0].name}"
+    # the verdict, one line per runtime, not the file name
+    assert call["body"] == "\n".join(verdicts(doc)) and verdicts(doc)
+    assert results[0].name not in str(call["body"])
     assert call["app_name"] == "Forge Desktop"
+    # the launcher installed the icon in the theme: the server draws it by name
+    assert call["app_icon"] == APP_ID
+    assert call["hints"]["desktop-entry"] == APP_ID  # type: ignore[index]
     assert len(notify_server.calls()) == 1
     print(f"{action_id}: {took:.1f} s")
     assert not leftovers(proc.pid)

@@ -57,7 +57,8 @@ def tray_app(qapp: QApplication, forge_home: Path,
     made: list[TrayApp] = []
 
     def make(**settings: Any) -> TrayApp:
-        app = TrayApp(qapp, TraySettings(**settings))
+        # no canary round of its own in the middle of a test, unless the test asks for one
+        app = TrayApp(qapp, TraySettings(**{"canary_period_s": 0, **settings}))
         app.start()
         made.append(app)
         return app
@@ -68,6 +69,7 @@ def tray_app(qapp: QApplication, forge_home: Path,
         app.jobs.wait(60)
         app.counter.stop.set()
         app.timer.stop()
+        app.monitor.stop()
         app.server.close()
         app.notifier.close()
 
@@ -273,3 +275,32 @@ def test_cancel_from_the_tray_stops_every_kind(
     assert not (forge_home / "benchmarks").exists() or \
         not list((forge_home / "benchmarks").glob("*.json"))
     spin_until(lambda: tray.state == "idle", 5)
+
+
+def test_a_scheduled_canary_round_runs_silently_and_the_menu_says_when(
+        qapp: QApplication, tray_app: Callable[..., TrayApp], notify_server: NotifyServer,
+        forge_home: Path) -> None:
+    """A short period: a real canary round on runc through the JobRunner, no completion
+    popup for it, and the menu and tooltip say when the last and next rounds are; paused,
+    the next due round is skipped and the menu says why."""
+    # load is no reason to skip here (2 cores shared by five suites); it is tested as a unit
+    tray = tray_app(runtimes=["runc"], canary_period_s=1, canary_busy_load=1000)
+    spin_until(lambda: tray.monitor.state.last_round_at is not None
+               and tray.jobs.current is None, 120)
+    (saved,) = (forge_home / "benchmarks").glob("*.json")
+    doc = json.loads(saved.read_text())
+    assert doc["kind"] == "canary" and doc["runtimes"][0]["runtime"] == "runc"
+    assert doc["runtimes"][0]["stats"]["n"] == 5
+    shown = [item.text() for item in tray.canary_items if item.isVisible()]
+    assert shown[0].startswith("Last canary: ") and shown[0] != "Last canary: none yet"
+    assert shown[-1].startswith("Next canary: ") and shown[-1].endswith("(every 1 s)")
+    tray.refresh()
+    assert shown[0] in tray.tray.toolTip() and "Next canary: " in tray.tray.toolTip()
+    state = json.loads((forge_home / "monitor.json").read_text())
+    assert state["last_round_at"] == tray.monitor.state.last_round_at
+    tray.set_paused(True)
+    spin_until(lambda: tray.monitor.state.last_skip_reason == "monitoring paused", 30)
+    assert any(item.text().endswith(": monitoring paused") for item in tray.canary_items
+               if item.isVisible())
+    assert len(list((forge_home / "benchmarks").glob("*.json"))) == 1
+    assert notify_server.calls() == []

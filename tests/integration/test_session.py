@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from forge_desktop import lock
+from forge_desktop.bench.canary import CanaryOptions, run_canary
 from forge_desktop.bench.compare import CompareOptions, run_compare
 from forge_desktop.bench.disk import DiskOptions, run_disk
 from forge_desktop.bench.images import TEMP_REPO, ImageOptions, run_image_bench
@@ -89,6 +90,16 @@ def test_startup_reports_progress_and_honours_cancel(home: Path) -> None:
     with pytest.raises(Interrupted, match="cancelled"):
         run_startup(StartupOptions(("runc",), iterations=200, warmup=0, save=False),
                     load_config(), progress=rec.progress, cancel=rec.cancel, log=rec.log)
+    rec.check()
+    assert sum(k == "progress" for k, _ in rec.events) == 1  # stopped at the next iteration
+    nothing_left("runc")
+
+
+def test_canary_reports_progress_and_honours_cancel(home: Path) -> None:
+    rec = Recorder(first_progress)
+    with pytest.raises(Interrupted, match="cancelled"):
+        run_canary(CanaryOptions(("runc",), iterations=200, warmup=0, save=False),
+                   load_config(), progress=rec.progress, cancel=rec.cancel, log=rec.log)
     rec.check()
     assert sum(k == "progress" for k, _ in rec.events) == 1  # stopped at the next iteration
     nothing_left("runc")

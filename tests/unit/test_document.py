@@ -77,6 +77,15 @@ def test_notification() -> None:
             {"metric": "startup", "runtime": "crun", "ratio": "x"}]}}) \
         == "Compare finished: runc 4.91x faster than docker at startup"
     assert document.notification({"kind": 7}) == "7 finished"
+    canary = {"kind": "canary", "runtimes": [
+        {"runtime": "runc", "stats": {"median_ms": 52.14, "ci95_ms": [50.3, 54.0]}},
+        {"runtime": "crun", "stats": {"median_ms": 40.0, "ci95_ms": "x"}}, {"runtime": "x"}]}
+    assert document.notification(canary) == "Canary finished: crun 40 ms, runc 52 ms"
+    assert document.verdicts(canary) == ["crun median 40.0 ms", "runc median 52.1 ms [50.3-54.0]"]
+    assert document.verdicts({"kind": "memory", "runtimes": [
+        {"runtime": "runc", "per_container_bytes": 3 * 1048576}]}) == [
+        "runc 3.00 MiB per container"]
+    assert document.verdicts({"kind": "profile"}) == []
 
 
 @settings(max_examples=300, deadline=None)
@@ -85,6 +94,7 @@ def test_readers_never_raise(doc: Any) -> None:
     """Every reader answers for any JSON value: missing or mistyped reads as None or empty."""
     doc = doc if isinstance(doc, dict) else {"runtimes": doc}
     document.notification(doc)
+    document.verdicts(doc)
     for entry in document.entries(doc):
         for kind in ("startup", "compare", "memory", "disk", "image"):
             document.metrics(kind, entry)

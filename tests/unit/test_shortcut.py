@@ -145,15 +145,30 @@ def test_assignments() -> None:
 
 
 def test_notification_words() -> None:
+    """The body is the verdict a person wants, not where the result was saved."""
     done = api.Outcome("disk", "finished", 0, "Disk finished: runc 8 KiB per container",
-                       {"runtimes": []}, Path("/x/20260101T000000Z-abc.json"))
+                       {"kind": "disk", "runtimes": [{"runtime": "runc",
+                                                      "per_container_bytes": 8192}]},
+                       Path("/x/20260101T000000Z-abc.json"))
     assert api.notification(done) == ("Disk finished: runc 8 KiB per container",
-                                      "Saved as 20260101T000000Z-abc.json")
+                                      "runc 8.0 KiB per container")
+    compared = api.Outcome("compare", "finished", 0, "Compare finished", {
+        "kind": "compare", "comparison": {"baseline": "docker", "ratios": [
+            {"metric": "startup", "runtime": "podman", "ratio": 1.43, "ci95": [1.3, 1.95]},
+            {"metric": "startup", "runtime": "crun", "ratio": 0.5, "ci95": [0.4, 0.625]},
+            {"metric": "disk", "runtime": "podman", "ratio": 2.0, "ci95": None}]}},
+        Path("/x/20260101T000000Z-abc.json"))
+    assert api.notification(compared) == ("Compare finished",
+                                          "podman 1.43x faster than docker [1.30-1.95]\n"
+                                          "crun 2.00x slower than docker [1.60-2.50]")
     partial = api.Outcome("startup", "finished", 1, "Startup finished: runc 30 ms",
-                          {"runtimes": [{"runtime": "docker", "errors": ["gone", "again"]}]},
-                          None)
+                          {"kind": "startup", "runtimes": [
+                              {"runtime": "runc", "stats": {"median_ms": 30.04,
+                                                            "ci95_ms": [29.5, 31.25]}},
+                              {"runtime": "docker", "errors": ["gone", "again"]}]}, None)
     assert api.notification(partial) == ("Startup finished: runc 30 ms",
-                                         "Not saved; failed: docker: gone (and 1 more)")
+                                         "runc median 30.0 ms [29.5-31.2]\n"
+                                         "failed: docker: gone (and 1 more)\nNot saved")
     assert api.notification(api.Outcome("compare", "failed", 1, "no engine")) == (
         "Compare runtimes failed", "no engine")
     assert api.notification(api.Outcome("compare", "cancelled", 130, "interrupted")) == (

@@ -260,7 +260,8 @@ def _size_row(metric: str, runtime: str, baseline: str, cand: float | None,
 
 
 def _timed_metric(kind: str) -> str | None:
-    return {"startup": "startup", "compare": "startup", "image": "image load"}.get(kind)
+    return {"startup": "startup", "canary": "startup", "compare": "startup",
+            "image": "image load"}.get(kind)
 
 
 def compare_results(a: ResultSummary, a_doc: Mapping[str, Any], b: ResultSummary,

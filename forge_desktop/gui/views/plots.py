@@ -440,7 +440,8 @@ class PlotsView(QWidget):
         self.metric_box.blockSignals(False)
         self.machine_box.blockSignals(False)
         self._trend_inputs_changed()
-        best = {"startup": "distribution", "compare": "distribution", "image": "distribution",
+        best = {"startup": "distribution", "canary": "distribution",
+                "compare": "distribution", "image": "distribution",
                 "memory": "memory", "profile": "memory"}.get(row.kind)
         if best and self.tabs.currentWidget() is not self.plots["trend"]:
             self.tabs.setCurrentWidget(self.plots[best])
@@ -500,5 +501,6 @@ class PlotsView(QWidget):
             plot.apply_palette()
 
 
-_METRIC_OF_KIND = {"startup": "startup", "compare": "startup", "memory": "per_container_memory",
+_METRIC_OF_KIND = {"startup": "startup", "canary": "startup", "compare": "startup",
+                   "memory": "per_container_memory",
                    "disk": "disk"}

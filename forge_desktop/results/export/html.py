@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 from forge_desktop import __version__
-from forge_desktop.results.document import MIB
+from forge_desktop.results.document import MIB, STARTUP_KINDS
 from forge_desktop.results.document import entries as _entries
 from forge_desktop.results.document import mapping as _dict
 from forge_desktop.results.document import mappings as _dicts
@@ -52,7 +52,7 @@ def section_plots(doc: dict[str, Any], palette: Palette) -> list[tuple[str, str]
     plots = []
     if any(_dicts(e.get("samples")) and "total_ms" in _dicts(e.get("samples"))[0]
            for e in entries):
-        what = "startup" if kind in ("startup", "compare") else (
+        what = "startup" if kind in STARTUP_KINDS else (
             f"image {_text(_dict(doc.get('parameters')).get('source')) or 'load'}"
             if kind == "image" else "iteration")
         lanes = [(entry_label(e), _totals(e), palette(entry_label(e))) for e in entries]

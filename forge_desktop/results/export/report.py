@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from forge_desktop.results.document import KIB, MIB
+from forge_desktop.results.document import KIB, MIB, STARTUP_KINDS, STARTUP_SHAPED
 from forge_desktop.results.document import entries as _entries
 from forge_desktop.results.document import items as _list
 from forge_desktop.results.document import mapping as _dict
@@ -104,9 +104,9 @@ class Report:
     trends: tuple[Trend, ...]
 
 
-KIND_TITLES = {"startup": "Container startup", "compare": "Runtime comparison",
-               "memory": "Memory", "disk": "Disk use", "image": "Cold image load or pull",
-               "profile": "Profile"}
+KIND_TITLES = {"startup": "Container startup", "canary": "Canary startup round",
+               "compare": "Runtime comparison", "memory": "Memory", "disk": "Disk use",
+               "image": "Cold image load or pull", "profile": "Profile"}
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -356,8 +356,9 @@ def section(doc: dict[str, Any], anchor: str = "") -> Section:
     elif kind == "compare":
         tables += [_stats_table(doc, "Startup time (ms)"), _comparison_table(doc),
                    _compare_figures_table(doc), _phases_table(doc)]
-    elif kind == "startup" or any(_dict(e.get("stats")) for e in _entries(doc)):
-        tables += [_stats_table(doc, "Startup time (ms)" if kind == "startup" else "Time (ms)"),
+    elif kind in STARTUP_SHAPED or any(_dict(e.get("stats")) for e in _entries(doc)):
+        tables += [_stats_table(doc, "Startup time (ms)" if kind in STARTUP_SHAPED
+                                else "Time (ms)"),
                    _phases_table(doc)]
     else:  # a kind newer than this module, without timings: at least who ran and how
         tables.append(Table("Runtimes", ("Runtime", "Version"),
@@ -391,7 +392,7 @@ def trends(docs: Sequence[dict[str, Any]]) -> tuple[Trend, ...]:
             continue
         title, axis, unit, value_of = _TREND_METRICS.get(kind, _MEDIAN_TREND)
         if kind not in _TREND_METRICS:
-            what = "startup" if kind in ("startup", "compare") else "time"
+            what = "startup" if kind in STARTUP_KINDS else "time"
             title = f"{KIND_TITLES.get(kind, kind.capitalize())}: median {what} over time"
             axis = f"median {what}"
         hosts = {_text(_dict(d.get("environment")).get("host")) for d in group}
