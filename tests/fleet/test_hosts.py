@@ -1,0 +1,149 @@
+"""Hosts over real ssh: listing, host keys, a benchmark run where the engines are, a fleet."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from forge_desktop import __version__
+from tests.conftest import assert_one_line_error
+from tests.fleet.conftest import Fleet
+
+
+def forge(env: dict[str, str], *args: str, timeout: float = 600
+          ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "forge_desktop", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env, check=False,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_hosts_json_shows_both_reachable(local_home: tuple[Path, dict[str, str]]) -> None:
+    _, env = local_home
+    proc = forge(env, "hosts", "--json", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["name"]: r for r in json.loads(proc.stdout) if r["source"] == "config.toml"}
+    assert set(rows) == {"alpha", "beta"}
+    for row in rows.values():
+        assert row["reachable"] is True, row
+        assert row["forge_version"] == __version__
+        assert row["reason"] is None
+
+
+def test_unknown_and_wrong_host_keys_are_refused(fleet: Fleet, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts_empty"
+    empty.write_text("")
+    wrong = tmp_path / "known_hosts_wrong"  # alpha's address with beta's key
+    wrong.write_text(f"[127.0.0.1]:{fleet.hosts['alpha'].port} "
+                     f"{fleet.hosts['beta'].host_key_line}\n")
+    home = tmp_path / "home"
+    home.mkdir()
+    alpha = fleet.hosts["alpha"]
+    (home / "config.toml").write_text(
+        fleet.host_table("unknown", alpha, empty) + fleet.host_table("changed", alpha, wrong))
+    env = {**dict(__import__("os").environ), "FORGE_HOME": str(home)}
+    proc = forge(env, "hosts", "--json", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["name"]: r for r in json.loads(proc.stdout) if r["source"] == "config.toml"}
+    assert rows["unknown"]["reachable"] is False
+    assert "host key is not in known_hosts" in rows["unknown"]["reason"]
+    assert rows["changed"]["reachable"] is False
+    assert "host key changed" in rows["changed"]["reason"]
+    # nothing was written to the known_hosts files: no key is ever accepted
+    assert empty.read_text() == ""
+    run = forge(env, "benchmark", "startup", "--host", "unknown", "-r", "runc", "-n", "1",
+                timeout=120)
+    assert run.returncode == 1
+    assert "host unknown: its host key is not in known_hosts" in run.stderr
+
+
+def test_startup_on_alpha_is_saved_here_with_host(local_home: tuple[Path, dict[str, str]],
+                                                  fleet: Fleet) -> None:
+    home, env = local_home
+    proc = forge(env, "benchmark", "startup", "--host", "alpha", "-r", "runc", "-n", "5",
+                 "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["host"] == "alpha"
+    assert doc["kind"] == "startup"
+    (entry,) = doc["runtimes"]
+    assert entry["runtime"] == "runc" and entry["stats"]["median_ms"] > 0
+    assert len(entry["samples"]) == 5
+    saved = json.loads((home / "benchmarks" / f"{doc['id']}.json").read_text())
+    assert saved == doc
+    # the remote forge kept its own copy in its own store, without the host stamp
+    remote = json.loads((fleet.hosts["alpha"].forge_home / "benchmarks" /
+                         f"{doc['id']}.json").read_text())
+    assert "host" not in remote and remote["runtimes"] == doc["runtimes"]
+    machines = forge(env, "results", "machines", "--json", "--baseline-runtime", "runc")
+    assert machines.returncode == 0, machines.stderr
+    assert any(r["host"].startswith("alpha (") for r in json.loads(machines.stdout))
+
+
+def test_fleet_of_alpha_and_beta(local_home: tuple[Path, dict[str, str]]) -> None:
+    home, env = local_home
+    proc = forge(env, "benchmark", "startup", "--host", "alpha", "--host", "beta", "-r", "runc",
+                 "-r", "crun", "-n", "5", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["kind"] == "fleet" and doc["fleet_kind"] == "startup"
+    assert [h["name"] for h in doc["hosts"]] == ["alpha", "beta"]
+    comp = doc["comparison"]
+    assert comp["baseline_host"] in ("alpha", "beta")  # the slower of the two, measured
+    other = "beta" if comp["baseline_host"] == "alpha" else "alpha"
+    rows = {(r["host"], r["runtime"], r["metric"]): r for r in comp["ratios"]}
+    assert set(rows) == {(other, "runc", "startup"), (other, "crun", "startup")}
+    for r in rows.values():
+        assert r["ratio"] > 0 and r["ci95"][0] <= r["ratio"] <= r["ci95"][1]
+        assert 0 <= r["p_value"] <= 1
+        assert r["verdict"] in ("faster", "slower", "no significant difference")
+    assert {(r["host"], r["runtime"]) for r in comp["engine_ratios"]} == {
+        ("alpha", comp["baseline_runtime"] == "runc" and "crun" or "runc"),
+        ("beta", comp["baseline_runtime"] == "runc" and "crun" or "runc")}
+    assert len(comp["engine_effect"]) == 1 and len(comp["host_effect"]) == 1
+    for h in doc["hosts"]:
+        host_doc = json.loads((home / "benchmarks" / f"{h['result_id']}.json").read_text())
+        assert host_doc["host"] == h["name"]
+    assert (home / "benchmarks" / f"{doc['id']}.json").is_file()
+
+
+def test_a_failing_host_does_not_stop_the_others(fleet: Fleet, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    alpha = fleet.hosts["alpha"]
+    (home / "config.toml").write_text(
+        fleet.host_table("alpha", alpha)
+        + f'[hosts.gone]\nurl = "ssh://root@127.0.0.1:{_closed_port()}"\n')
+    env = {**dict(__import__("os").environ), "FORGE_HOME": str(home)}
+    proc = forge(env, "benchmark", "startup", "--host", "alpha", "--host", "gone", "-r", "runc",
+                 "-n", "3", "--json")
+    assert proc.returncode == 1, proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("forge: error:")]
+    assert errors == [next(ln for ln in errors if "host gone: cannot connect" in ln)]
+    doc = json.loads(proc.stdout)
+    alpha_row = next(h for h in doc["hosts"] if h["name"] == "alpha")
+    assert (home / "benchmarks" / f"{alpha_row['result_id']}.json").is_file()
+    assert next(h for h in doc["hosts"] if h["name"] == "gone")["result_id"] is None
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # bound, never listening: connections are refused
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_hostile_host_and_unknown_name_are_one_line(local_home: tuple[Path, dict[str, str]]
+                                                    ) -> None:
+    home, env = local_home
+    proc = forge(env, "benchmark", "startup", "--host", "-oProxyCommand=touch /tmp/x", "-r",
+                 "runc")
+    assert_one_line_error(proc, "--host", "not allowed")
+    proc = forge(env, "benchmark", "startup", "--host", "nosuch", "-r", "runc")
+    assert_one_line_error(proc, "no such host", "alpha, beta")
+    (home / "config.toml").write_text(
+        '[hosts.evil]\nurl = "ssh://root@127.0.0.1"\nssh_options = ["-oProxyCommand=sh"]\n')
+    proc = forge(env, "hosts")
+    assert_one_line_error(proc, "ProxyCommand", "not allowed")
