@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.engines import base_env, sh
+from tests.engines import PrivateDockerd, base_env, sh
 
 SSHD = "/usr/sbin/sshd"
 REPO = Path(__file__).resolve().parents[2]
@@ -51,7 +51,8 @@ class SshHost:
     def sessions(self) -> list[psutil.Process]:
         """Everything running under this sshd (its sessions and what they started)."""
         with contextlib.suppress(psutil.Error):
-            return psutil.Process(self.proc.pid).children(recursive=True)
+            found: list[psutil.Process] = psutil.Process(self.proc.pid).children(recursive=True)
+            return found
         return []
 
     def remote_forges(self) -> list[psutil.Process]:
@@ -161,8 +162,11 @@ def stop_host_proc(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="session")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    """alpha and beta: two sshd test hosts, both reaching this machine's shared engines."""
+def fleet(tmp_path_factory: pytest.TempPathFactory, private_dockerd: PrivateDockerd
+          ) -> Iterator[Fleet]:
+    """alpha and beta: two sshd test hosts; alpha's docker is the shared dockerd, beta's the
+    private one of tests/engines.py (its own daemon, store and containerd), and both reach
+    this machine's runc, crun and podman."""
     if not os.access(SSHD, os.X_OK) or shutil.which("ssh") is None:
         pytest.fail(f"{SSHD} or ssh is missing: the fleet tests need real OpenSSH; run "
                     "scripts/provision.sh test (it installs openssh-server and "
@@ -170,10 +174,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     root = tmp_path_factory.mktemp("fleet")
     client = root / "client_key"
     sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(client), check=True)
-    env = base_env()
     hosts: dict[str, SshHost] = {}
     try:
-        for name in ("alpha", "beta"):
+        for name, env in (("alpha", base_env()), ("beta", private_dockerd.env)):
             hosts[name] = start_host(name, root, client.with_suffix(".pub"), env)
         known = root / "known_hosts"
         known.write_text("".join(h.known_hosts_line() + "\n" for h in hosts.values()))

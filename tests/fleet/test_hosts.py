@@ -82,29 +82,44 @@ def test_startup_on_alpha_is_saved_here_with_host(local_home: tuple[Path, dict[s
 
 
 def test_fleet_of_alpha_and_beta(local_home: tuple[Path, dict[str, str]]) -> None:
+    """beta's docker is another daemon than alpha's: the fleet compares two real hosts."""
     home, env = local_home
     proc = forge(env, "benchmark", "startup", "--host", "alpha", "--host", "beta", "-r", "runc",
-                 "-r", "crun", "-n", "5", "--json")
+                 "-r", "docker", "-n", "5", "--json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["kind"] == "fleet" and doc["fleet_kind"] == "startup"
     assert [h["name"] for h in doc["hosts"]] == ["alpha", "beta"]
     comp = doc["comparison"]
-    assert comp["baseline_host"] in ("alpha", "beta")  # the slower of the two, measured
+    ids = {h["name"]: h["result_id"] for h in doc["hosts"]}
+    host_docs = {n: json.loads((home / "benchmarks" / f"{i}.json").read_text())
+                 for n, i in ids.items()}
+    medians = {n: {e["runtime"]: e["stats"]["median_ms"] for e in d["runtimes"]}
+               for n, d in host_docs.items()}
+    # the default baseline is the slower host: the larger geometric mean of the medians
+    gm = {n: (m["runc"] * m["docker"]) ** 0.5 for n, m in medians.items()}
+    assert comp["baseline_host"] == max(gm, key=lambda n: gm[n])
     other = "beta" if comp["baseline_host"] == "alpha" else "alpha"
     rows = {(r["host"], r["runtime"], r["metric"]): r for r in comp["ratios"]}
-    assert set(rows) == {(other, "runc", "startup"), (other, "crun", "startup")}
-    for r in rows.values():
-        assert r["ratio"] > 0 and r["ci95"][0] <= r["ratio"] <= r["ci95"][1]
+    assert set(rows) == {(other, "runc", "startup"), (other, "docker", "startup")}
+    for (_, runtime, _), r in rows.items():
+        assert r["ratio"] == round(medians[comp["baseline_host"]][runtime]
+                                   / medians[other][runtime], 4)
+        assert r["ci95"][0] <= r["ratio"] <= r["ci95"][1]
         assert 0 <= r["p_value"] <= 1
         assert r["verdict"] in ("faster", "slower", "no significant difference")
+    # engines within each host: against the slower runtime on the baseline host
+    base_rt = max(medians[comp["baseline_host"]], key=lambda r: medians[comp["baseline_host"]][r])
+    assert comp["baseline_runtime"] == base_rt
+    cand = "runc" if base_rt == "docker" else "docker"
     assert {(r["host"], r["runtime"]) for r in comp["engine_ratios"]} == {
-        ("alpha", comp["baseline_runtime"] == "runc" and "crun" or "runc"),
-        ("beta", comp["baseline_runtime"] == "runc" and "crun" or "runc")}
-    assert len(comp["engine_effect"]) == 1 and len(comp["host_effect"]) == 1
-    for h in doc["hosts"]:
-        host_doc = json.loads((home / "benchmarks" / f"{h['result_id']}.json").read_text())
-        assert host_doc["host"] == h["name"]
+        ("alpha", cand), ("beta", cand)}
+    (effect,) = comp["engine_effect"]
+    calls = {r["host"]: r["verdict"] for r in comp["engine_ratios"]}
+    assert effect["verdicts"] == calls
+    assert effect["holds_on_every_host"] == (
+        len(set(calls.values())) == 1 and calls["alpha"] != "no significant difference")
+    assert [h["name"] for h in doc["hosts"]] == [d["host"] for d in host_docs.values()]
     assert (home / "benchmarks" / f"{doc['id']}.json").is_file()
 
 
@@ -147,3 +162,60 @@ def test_hostile_host_and_unknown_name_are_one_line(local_home: tuple[Path, dict
         '[hosts.evil]\nurl = "ssh://root@127.0.0.1"\nssh_options = ["-oProxyCommand=sh"]\n')
     proc = forge(env, "hosts")
     assert_one_line_error(proc, "ProxyCommand", "not allowed")
+
+
+def test_sigint_during_a_fleet_run_stops_every_host(local_home: tuple[Path, dict[str, str]],
+                                                    fleet: Fleet) -> None:
+    """Ctrl-C here: exit 130, each remote forge got SIGINT, removed its containers and ended."""
+    import signal
+    import threading
+
+    from tests.engines import sh, wait_for
+
+    _, env = local_home
+    proc = subprocess.Popen([sys.executable, "-m", "forge_desktop", "benchmark", "startup",
+                             "--host", "alpha", "--host", "beta", "-r", "runc", "-r", "docker",
+                             "-n", "1000", "--warmup", "0"], env=env, text=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr or []), daemon=True)
+    reader.start()
+    remote: dict[str, int] = {}
+    try:
+        def measuring() -> bool:
+            for name, host in fleet.hosts.items():
+                if name not in remote and any(f"[{name}] " in ln and "noise check" in ln
+                                              for ln in list(lines)):
+                    pids = [p.pid for p in host.remote_forges()]
+                    assert len(pids) == 1, pids
+                    remote[name] = pids[0]
+            return len(remote) == 2
+
+        wait_for("both hosts measuring", measuring, 240, interval_s=0.1)
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    reader.join(10)
+    err = "".join(lines)
+    assert code == 130, err[-3000:]
+    assert "forge: error: interrupted" in err
+    for name, pid in remote.items():
+        assert not __import__("psutil").pid_exists(pid), f"forge still runs on {name}"
+        assert f"[{name}] forge: error: interrupted" in err, err[-3000:]
+    runc = sh("runc", "list", "-q", timeout=30).stdout.split()
+    assert [c for c in runc for pid in remote.values() if c.startswith(f"forge-{pid}-")] == []
+    from tests.engines import labelled, owned_by
+
+    beta_env = {"DOCKER_HOST": _beta_docker_host(fleet)}
+    for name, pid in remote.items():
+        docker_env = None if name == "alpha" else {**env, **beta_env}
+        assert owned_by(pid, labelled("docker", docker_env)) == [], name
+
+
+def _beta_docker_host(fleet: Fleet) -> str:
+    text = fleet.hosts["beta"].forge.read_text()
+    return text.split("DOCKER_HOST='", 1)[1].split("'", 1)[0]
