@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -24,9 +23,9 @@ hosts_app = typer.Typer(help="Remote hosts benchmarks can run on (over ssh).",
 
 
 def _err(line: str) -> None:
-    from forge_desktop.cli import one_line
+    from forge_desktop.results.index import printable
 
-    sys.stderr.write(one_line(line) + "\n")
+    sys.stderr.write(printable(line) + "\n")
 
 
 @hosts_app.callback()
@@ -37,6 +36,8 @@ def hosts_list(ctx: typer.Context,
     reachable over ssh and the version of forge there."""
     if ctx.invoked_subcommand is not None:
         return
+    from concurrent.futures import ThreadPoolExecutor
+
     from forge_desktop.config import load_config
     from forge_desktop.hosts import all_hosts, probe
 
@@ -111,7 +112,7 @@ def hosts_check(name: Annotated[str, typer.Argument(metavar="NAME", help="A host
     if as_json:
         sys.stdout.write(json.dumps({"host": host.name, "checks": checks}, indent=2) + "\n")
     else:
-        from forge_desktop.cli import one_line
+        from forge_desktop.results.index import printable as one_line
 
         for c in checks:
             fix = f" (fix: {c['fix']})" if c["fix"] and c["status"] != "ok" else ""
@@ -121,7 +122,11 @@ def hosts_check(name: Annotated[str, typer.Argument(metavar="NAME", help="A host
 
 
 def register(app: typer.Typer) -> None:
+    """``forge hosts`` and the runner behind every benchmark command's ``--host``."""
+    from forge_desktop.cli.params import ON_HOSTS
+
     app.add_typer(hosts_app, name="hosts")
+    ON_HOSTS[:] = [benchmark_on_hosts]
 
 
 # --- forge benchmark KIND ... --host NAME ----------------------------------------------------
@@ -252,7 +257,7 @@ def _show_fleet(doc: dict[str, Any], path: Any, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
-    from forge_desktop.cli import one_line
+    from forge_desktop.results.index import printable as one_line
 
     for h in doc["hosts"]:
         state = f"result {h['result_id']}" if h.get("result_id") else "no result"

@@ -47,6 +47,11 @@ REMOTE_OPTIONS = ("host", "baseline_host", "serial")
 options, like --json, since a host is reached through this user's ssh."""
 
 
+ON_HOSTS: list[Callable[..., None]] = []
+"""``benchmark_on_hosts`` of cli/cmd_hosts.py, put here when that module registers its
+commands (importing it here would close an import cycle through cli/results_format.py)."""
+
+
 def _remote_options() -> list[inspect.Parameter]:
     kw = inspect.Parameter.KEYWORD_ONLY
     host = typer.Option("--host", help="Run it with forge on this host over ssh (a "
@@ -81,10 +86,7 @@ def registry_options(action_id: str) -> Callable[[F], F]:
             remote = {k: kwargs.pop(k) for k in REMOTE_OPTIONS}
             own_values = {k: v for k, v in kwargs.items() if k not in names}
             if remote["host"]:  # forge on those hosts runs it (cli/cmd_hosts.py)
-                from forge_desktop.cli.cmd_hosts import benchmark_on_hosts
-
-                return benchmark_on_hosts(action, given_params(action, kwargs), own_values,
-                                          **remote)
+                return ON_HOSTS[0](action, given_params(action, kwargs), own_values, **remote)
             if remote["baseline_host"] is not None or remote["serial"]:
                 from forge_desktop.errors import UsageError
 
