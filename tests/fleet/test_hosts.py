@@ -219,3 +219,26 @@ def test_sigint_during_a_fleet_run_stops_every_host(local_home: tuple[Path, dict
 def _beta_docker_host(fleet: Fleet) -> str:
     text = fleet.hosts["beta"].forge.read_text()
     return text.split("DOCKER_HOST='", 1)[1].split("'", 1)[0]
+
+
+def test_hosts_check_says_what_is_missing(fleet: Fleet, tmp_path: Path,
+                                          local_home: tuple[Path, dict[str, str]]) -> None:
+    home, env = local_home
+    proc = forge(env, "hosts", "check", "alpha", "--json", timeout=300)
+    report = json.loads(proc.stdout)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["forge"]["status"] == "ok"
+    assert checks["FORGE_HOME"]["detail"].startswith(str(fleet.hosts["alpha"].forge_home))
+    for name in ("runtime docker", "runtime runc", "image on docker"):
+        assert checks[name]["status"] == "ok", checks[name]
+    assert "tray host" not in checks  # a benchmark host needs no desktop
+    assert proc.returncode == (1 if any(c["status"] == "fail" for c in checks.values())
+                               else 0)
+    (home / "config.toml").write_text(fleet.config(
+        f'[hosts.bare]\nurl = "{fleet.hosts["alpha"].url}"\nforge = "/nonexistent/forge"\n'
+        f'ssh_options = ["-i", "{fleet.client_key}", "-o", '
+        f'"UserKnownHostsFile={fleet.known_hosts}"]\n'))
+    proc = forge(env, "hosts", "check", "bare", timeout=120)
+    assert proc.returncode == 1
+    assert proc.stdout.startswith("fail forge: host bare: no forge command '/nonexistent/forge' "
+                                  "there; install forge-desktop")
