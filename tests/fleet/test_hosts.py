@@ -242,3 +242,43 @@ def test_hosts_check_says_what_is_missing(fleet: Fleet, tmp_path: Path,
     assert proc.returncode == 1
     assert proc.stdout.startswith("fail forge: host bare: no forge command '/nonexistent/forge' "
                                   "there; install forge-desktop")
+
+
+def test_agent_mode_medians_agree_with_a_local_run(local_home: tuple[Path, dict[str, str]],
+                                                   fleet: Fleet, tmp_path: Path) -> None:
+    """Timings are taken on the host: forge there (over ssh) and forge here, on the same
+    machine, measure the same runc startup at the same time (this forge starts when alpha's
+    is seen running, so both import, check noise and prepare alike, then overlap). Sized by
+    tests/integration/conftest.py's `disagreement` (exact Mann-Whitney p < 1e-4 and a median
+    ratio beyond 1.1x either way: a false failure < 1e-4 for exchangeable sets, which two
+    overlapping runs of 30 are when ssh adds nothing to the timings)."""
+    from tests.engines import wait_for
+    from tests.integration.conftest import disagreement
+
+    _, env = local_home
+    here_env = {**env, "FORGE_HOME": str(tmp_path / "here")}
+    args = [sys.executable, "-m", "forge_desktop", "benchmark", "startup", "-r", "runc", "-n",
+            "30", "--warmup", "2", "--json", "--no-save"]
+
+    def start(argv: list[str], e: dict[str, str]) -> subprocess.Popen[str]:
+        return subprocess.Popen(argv, env=e, text=True, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    procs = [start([*args, "--host", "alpha"], env)]
+    try:
+        wait_for("forge running on alpha", lambda: bool(fleet.hosts["alpha"].remote_forges()),
+                 120, interval_s=0.01, alive=procs[0])
+        procs.append(start(args, here_env))
+        outs = [p.communicate(timeout=600) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for p, (_, err) in zip(procs, outs, strict=True):
+        assert p.returncode == 0, err
+    remote, local = (json.loads(out)["runtimes"][0] for out, _ in outs)
+    assert json.loads(outs[0][0])["host"] == "alpha"
+    problem = disagreement("runc on alpha vs here", [s["total_ms"] for s in remote["samples"]],
+                           [s["total_ms"] for s in local["samples"]])
+    assert problem is None, problem
