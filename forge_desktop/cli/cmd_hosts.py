@@ -220,49 +220,14 @@ def _show_one(run: HostRun, as_json: bool) -> None:
         out.print(f"[dim]saved {run.path}[/dim]", highlight=False)
 
 
-def fleet_lines(doc: dict[str, Any]) -> list[str]:
-    """The fleet comparison in words: one line per host ratio, engine ratio and effect."""
-    from forge_desktop.results.document import mapping, mappings
-
-    comp = mapping(doc.get("comparison"))
-    lines = [f"baseline host: {comp.get('baseline_host')}"]
-    for r in mappings(comp.get("ratios")):
-        lines.append(_ratio_line(f"{r.get('host')} vs {comp.get('baseline_host')}", r))
-    for r in mappings(comp.get("engine_ratios")):
-        lines.append(_ratio_line(f"on {r.get('host')}: vs {r.get('baseline_runtime')}", r))
-    for e in mappings(comp.get("engine_effect")):
-        holds = "holds on every host" if e.get("holds_on_every_host") else \
-            "does not hold on every host"
-        lines.append(f"engine effect: {e.get('runtime')} vs {e.get('baseline_runtime')} "
-                     f"({e.get('metric')}) {holds}")
-    for e in mappings(comp.get("host_effect")):
-        same = "the same for every runtime (a host effect)" if e.get(
-            "same_for_every_runtime") else "differs by runtime"
-        lines.append(f"host effect: {e.get('host')} vs {e.get('baseline_host')} "
-                     f"({e.get('metric')}) {same}")
-    return lines
-
-
-def _ratio_line(label: str, r: Mapping[str, Any]) -> str:
-    ratio, ci, p = r.get("ratio"), r.get("ci95"), r.get("p_value")
-    text = f"{label}: {r.get('runtime')} {r.get('metric')} "
-    text += "-" if not isinstance(ratio, int | float) else f"{ratio:.2f}x"
-    if isinstance(ci, list) and len(ci) == 2:
-        text += f" (95% CI {ci[0]:.2f}-{ci[1]:.2f}"
-        text += f", p={p:.3g})" if isinstance(p, int | float) else ")"
-    return f"{text} {r.get('verdict')}"
-
-
 def _show_fleet(doc: dict[str, Any], path: Any, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return
-    from forge_desktop.results.index import printable as one_line
+    from forge_desktop.cli.results_format import fleet_lines
+    from forge_desktop.results.index import printable
 
-    for h in doc["hosts"]:
-        state = f"result {h['result_id']}" if h.get("result_id") else "no result"
-        print(one_line(f"host {h['name']}: {state}"))
     for line in fleet_lines(doc):
-        print(one_line(line))
+        print(printable(line))
     if path:
         print(f"saved {path}")

@@ -79,6 +79,10 @@ def test_startup_on_alpha_is_saved_here_with_host(local_home: tuple[Path, dict[s
     machines = forge(env, "results", "machines", "--json", "--baseline-runtime", "runc")
     assert machines.returncode == 0, machines.stderr
     assert any(r["host"].startswith("alpha (") for r in json.loads(machines.stdout))
+    table = forge(env, "benchmark", "startup", "--host", "alpha", "-r", "runc", "-n", "2")
+    assert table.returncode == 0, table.stderr
+    assert "startup" in table.stdout and "run on host alpha" in table.stdout
+    assert f"saved {home / 'benchmarks'}" in table.stdout
 
 
 def test_fleet_of_alpha_and_beta(local_home: tuple[Path, dict[str, str]]) -> None:
@@ -121,6 +125,12 @@ def test_fleet_of_alpha_and_beta(local_home: tuple[Path, dict[str, str]]) -> Non
         len(set(calls.values())) == 1 and calls["alpha"] != "no significant difference")
     assert [h["name"] for h in doc["hosts"]] == [d["host"] for d in host_docs.values()]
     assert (home / "benchmarks" / f"{doc['id']}.json").is_file()
+    shown = forge(env, "results", "show", doc["id"])
+    assert shown.returncode == 0, shown.stderr
+    assert f"host alpha: result {ids['alpha']}" in shown.stdout
+    assert f"baseline host: {comp['baseline_host']}" in shown.stdout
+    listed = forge(env, "results", "list", "--json")
+    assert {r["id"] for r in json.loads(listed.stdout)} == {doc["id"], *ids.values()}
 
 
 def test_a_failing_host_does_not_stop_the_others(fleet: Fleet, tmp_path: Path) -> None:
@@ -282,3 +292,37 @@ def test_agent_mode_medians_agree_with_a_local_run(local_home: tuple[Path, dict[
     problem = disagreement("runc on alpha vs here", [s["total_ms"] for s in remote["samples"]],
                            [s["total_ms"] for s in local["samples"]])
     assert problem is None, problem
+
+
+def test_a_host_that_hangs_is_given_up_after_timeout_s(fleet: Fleet, tmp_path: Path) -> None:
+    """A host that accepts the connection and never speaks (a socket of this test that
+    listens and never accepts): given up after benchmark.timeout_s, with one line."""
+    import os
+    import socket
+    import time
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(8)
+        port = mute.getsockname()[1]
+        (home / "config.toml").write_text(
+            "[benchmark]\ntimeout_s = 2\n" + fleet.host_table("alpha", fleet.hosts["alpha"])
+            + f'[hosts.mute]\nurl = "ssh://root@127.0.0.1:{port}"\n')
+        env = {**os.environ, "FORGE_HOME": str(home)}
+        t0 = time.monotonic()
+        proc = forge(env, "hosts", "--json", timeout=60)
+        listed = time.monotonic() - t0
+        t0 = time.monotonic()
+        run = forge(env, "benchmark", "startup", "--host", "mute", "-r", "runc", "-n", "1",
+                    timeout=60)
+        ran = time.monotonic() - t0
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    assert rows["mute"]["reachable"] is False and "host mute" in rows["mute"]["reason"]
+    assert rows["alpha"]["reachable"] is True
+    # 2 s of ssh's connect timeout, plus starting two Pythons on a loaded machine
+    assert listed < 20 and ran < 20, (listed, ran)
+    assert run.returncode == 1
+    assert [ln for ln in run.stderr.splitlines() if ln.startswith("forge: error:")] == [
+        next(ln for ln in run.stderr.splitlines() if "host mute: cannot connect" in ln)]
