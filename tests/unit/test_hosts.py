@@ -179,3 +179,38 @@ def test_fleet_document_ratios_and_effects() -> None:
     chosen = fleet_document([a, b], "startup", {}, "beta")["comparison"]
     assert chosen["baseline_host"] == "beta"
     assert {r["verdict"] for r in chosen["ratios"]} == {"slower"}
+
+
+def test_a_fleet_reads_as_tables_in_the_window_and_the_exports() -> None:
+    """results/export/report.py's model: what the window's detail view, Markdown and HTML
+    show of a fleet (hosts x runtimes, ratios with CIs, engine ratios, effects)."""
+    from forge_desktop.results.export import report
+    from forge_desktop.results.export.markdown import to_markdown
+
+    fast = [10.0 + 0.1 * i for i in range(20)]
+    slow = [20.0 + 0.1 * i for i in range(20)]
+    a = HostRun(HOST, _doc("ra", {"runc": slow, "docker": [2 * x for x in slow]}))
+    b = HostRun(Host("beta", "ssh://b", "b"), _doc("rb", {"runc": fast,
+                                                          "docker": [2 * x for x in fast]}))
+    doc = fleet_document([a, b], "startup", {"iterations": 20}, None)
+    part = report.section(doc)
+    assert part.heading.startswith("Fleet · ")
+    tables = {t.title: t for t in part.tables}
+    grid = tables["Hosts × runtimes (Startup)"]
+    assert grid.columns == ("Host", "Result", "docker", "runc")
+    # the medians each host's result holds (_doc: the 11th of 20 sorted samples)
+    assert grid.rows == (("alpha (baseline)", "ra", "42.0 ms", "21.0 ms"),
+                         ("beta", "rb", "22.0 ms", "11.0 ms"))
+    against = tables["Against the baseline host, alpha"]
+    assert [r[:2] + r[-1:] for r in against.rows] == [("beta", "docker", "faster"),
+                                                      ("beta", "runc", "faster")]
+    assert all(r[6].endswith("×") and r[7] == "<0.001" for r in against.rows)
+    assert [r[:2] for r in tables["Runtimes within each host, against docker"].rows] == [
+        ("alpha", "runc"), ("beta", "runc")]
+    effects = tables["Host effect or engine effect"].rows
+    assert ("engine", "runc vs docker", "startup", "alpha: faster, beta: faster",
+            "on every host") in effects
+    assert ("host", "beta vs alpha", "startup", "docker: faster, runc: faster",
+            "for every runtime") in effects
+    text = to_markdown([doc])
+    assert "Against the baseline host, alpha" in text and "on every host" in text
