@@ -25,7 +25,7 @@ from typing import Any
 
 from forge_desktop.bench import stats
 from forge_desktop.bench.compare import ALPHA
-from forge_desktop.errors import ForgeError, Interrupted, StoreError
+from forge_desktop.errors import ForgeError, Interrupted, StoreError, UsageError
 from forge_desktop.hosts import Host, ssh_argv
 from forge_desktop.results import document
 from forge_desktop.results.schema import SCHEMA_VERSION, now_iso, validate
@@ -109,9 +109,14 @@ class RemoteForge:
         if self.pid is None:
             self.proc.terminate()  # forge has not started there: nothing to stop
             return
-        subprocess.run(ssh_argv(self.host, ["kill", "-INT", str(self.pid)], self.timeout_s),
-                       stdin=subprocess.DEVNULL, capture_output=True, timeout=self.timeout_s,
-                       check=False)
+        try:
+            subprocess.run(ssh_argv(self.host, ["kill", "-INT", str(self.pid)], self.timeout_s),
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=self.timeout_s, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            # the host stopped answering: closing our end is all that is left (its forge
+            # then fails on its next write and its next run's sweep takes what is left)
+            self.proc.terminate()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -128,7 +133,8 @@ def accept(host: Host, kind: str, raw: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(raw)
     except (ValueError, RecursionError):
-        raise StoreError(f"{where} is not JSON") from None
+        raise StoreError(f"{where} is not JSON (does a login script there print to "
+                         "stdout? forge reads the remote forge's stdout as its result)") from None
     doc = validate(doc, where)
     if doc["kind"] != kind:
         raise StoreError(f"{where} is a {str(doc['kind'])[:20]!r} result, not {kind}")
@@ -176,6 +182,11 @@ def run_on_hosts(hosts: Sequence[Host], kind: str, argv: Sequence[str], *, timeo
     """``forge ARGV --json`` on every host (in parallel unless ``serial``); one HostRun each.
     Ctrl-C (KeyboardInterrupt) stops every remote run, waits for their cleanup and raises
     Interrupted."""
+    import shutil
+
+    if shutil.which("ssh") is None:
+        raise UsageError("no ssh command here: install openssh-client (forge reaches hosts "
+                         "with the system ssh)")
     runs = [HostRun(h) for h in hosts]
     started: list[tuple[HostRun, RemoteForge]] = []
     try:
