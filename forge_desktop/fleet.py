@@ -196,7 +196,8 @@ def run_on_hosts(hosts: Sequence[Host], kind: str, argv: Sequence[str], *, timeo
                 started.append((run, remote))
                 _finish(run, remote, remote.wait(), kind, save)
         else:
-            started = [(run, RemoteForge(run.host, argv, timeout_s, log)) for run in runs]
+            for run in runs:  # one by one: an interrupt here still finds those started
+                started.append((run, RemoteForge(run.host, argv, timeout_s, log)))
             for run, remote in started:
                 _finish(run, remote, remote.wait(), kind, save)
     except KeyboardInterrupt:
