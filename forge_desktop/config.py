@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from forge_desktop.errors import ConfigError
+from forge_desktop.hosts import Host, parse_hosts
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -71,6 +72,8 @@ class Config:
     check: dict[str, float] = field(default_factory=dict)
     """``[check]``: the settings of ``forge results check`` given here (results/history.py
     holds their defaults; the command line wins)."""
+    hosts: tuple[Host, ...] = ()
+    """``[hosts.NAME]``: remote hosts a benchmark may run on (forge_desktop/hosts.py)."""
     source: Path | None = None
 
 
@@ -131,6 +134,7 @@ def parse_config(data: dict[str, Any], source: Path | None = None) -> Config:
                           f"{', '.join(CHECK_SETTINGS)}")
     check = {k: _number(check_raw, k, 0, f"{where}: check", *CHECK_SETTINGS[k])
              for k in check_raw}
+    hosts = parse_hosts(data.get("hosts", {}), where)
     return Config(
         image=image.strip(),
         iterations=int(_number(bench, "iterations", 10, f"{where}: benchmark", 1,
@@ -140,6 +144,7 @@ def parse_config(data: dict[str, Any], source: Path | None = None) -> Config:
         command_runtimes=tuple(runtimes),
         targets=targets,
         check=check,
+        hosts=hosts,
         source=source,
     )
 

@@ -63,6 +63,8 @@ TEST_PKGS=(
     # rootless podman for the non-root user tests/integration/test_nonroot.py creates:
     # newuidmap/newgidmap (podman only recommends them; useradd and setpriv are essential)
     uidmap
+    # sshd test hosts on loopback (tests/fleet): the server and the client forge runs
+    openssh-server openssh-client
     libglib2.0-bin # gio: tests/faults/test_hostile.py opens files the way a desktop does
 )
 if [ "$SET" = test ]; then

@@ -314,7 +314,7 @@ def _register_commands() -> None:
     for module, group in (("cmd_disk", benchmark_app), ("cmd_image", benchmark_app),
                           ("cmd_profile", benchmark_app), ("cmd_resources", benchmark_app),
                           ("cmd_results", results_app), ("cmd_export", results_app),
-                          ("cmd_desktop", app)):
+                          ("cmd_desktop", app), ("cmd_hosts", app)):
         try:
             mod = importlib.import_module(f"forge_desktop.cli.{module}")
         except ModuleNotFoundError as exc:

@@ -42,6 +42,32 @@ def given_params(action: Action, parsed: Mapping[str, Any]) -> dict[str, Any]:
             if (value := parsed.get(p.name)) is not None and value != ()}
 
 
+REMOTE_OPTIONS = ("host", "baseline_host", "serial")
+"""Every registry-built benchmark command also runs on remote hosts (issue 14): terminal-only
+options, like --json, since a host is reached through this user's ssh."""
+
+
+ON_HOSTS: list[Callable[..., None]] = []
+"""``benchmark_on_hosts`` of cli/cmd_hosts.py, put here when that module registers its
+commands (importing it here would close an import cycle through cli/results_format.py)."""
+
+
+def _remote_options() -> list[inspect.Parameter]:
+    kw = inspect.Parameter.KEYWORD_ONLY
+    host = typer.Option("--host", help="Run it with forge on this host over ssh (a "
+                        "[hosts.NAME] of config.toml, a docker context or podman connection; "
+                        "repeatable; all: every host); two or more make a fleet result.")
+    baseline = typer.Option("--baseline-host", help="Host the others are compared with "
+                            "(default: the slowest).")
+    serial = typer.Option("--serial", help="Run the hosts one after another (hosts sharing "
+                          "hardware), not in parallel.")
+    return [inspect.Parameter("host", kw, default=None,
+                              annotation=Annotated[list[str] | None, host]),
+            inspect.Parameter("baseline_host", kw, default=None,
+                              annotation=Annotated[str | None, baseline]),
+            inspect.Parameter("serial", kw, default=False, annotation=Annotated[bool, serial])]
+
+
 def registry_options(action_id: str) -> Callable[[F], F]:
     """Decorate a command ``f(given, **own_options)``: typer sees the action's parameters
     (default None: not given) followed by the command's own options."""
@@ -57,11 +83,19 @@ def registry_options(action_id: str) -> Callable[[F], F]:
 
         @functools.wraps(func)
         def command(**kwargs: Any) -> Any:
+            remote = {k: kwargs.pop(k) for k in REMOTE_OPTIONS}
             own_values = {k: v for k, v in kwargs.items() if k not in names}
+            if remote["host"]:  # forge on those hosts runs it (cli/cmd_hosts.py)
+                return ON_HOSTS[0](action, given_params(action, kwargs), own_values, **remote)
+            if remote["baseline_host"] is not None or remote["serial"]:
+                from forge_desktop.errors import UsageError
+
+                raise UsageError("--baseline-host and --serial go with --host NAME (twice or "
+                                 "more); without --host the benchmark runs here")
             return func(given_params(action, kwargs), **own_values)
 
         names = {p.name for p in action.params}
-        params = [*generated, *options]
+        params = [*generated, *options, *_remote_options()]
         command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         command.__annotations__ = {o.name: o.annotation for o in params}
         return command  # type: ignore[return-value]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from forge_desktop.results import document
@@ -206,7 +206,46 @@ def statistics_renderables(doc: dict[str, Any]) -> list[RenderableType]:
         from forge_desktop.cli.cmd_image import image_table
 
         return [image_table(doc)]
+    if kind == "fleet":
+        return [Text(line) for line in fleet_lines(doc)]
     return generic_renderables(doc)
+
+
+def fleet_lines(doc: dict[str, Any]) -> list[str]:
+    """A fleet result in words: its hosts, then one line per host ratio, engine ratio and
+    effect (read through results/document: the file may come from anywhere)."""
+    from forge_desktop.results.document import mapping, mappings
+
+    comp = mapping(doc.get("comparison"))
+    lines = [f"host {h.get('name')}: " + (f"result {h['result_id']}" if h.get("result_id")
+                                          else f"no result ({h.get('error')})")
+             for h in mappings(doc.get("hosts"))]
+    lines.append(f"baseline host: {comp.get('baseline_host')}")
+    for r in mappings(comp.get("ratios")):
+        lines.append(_ratio_line(f"{r.get('host')} vs {comp.get('baseline_host')}", r))
+    for r in mappings(comp.get("engine_ratios")):
+        lines.append(_ratio_line(f"on {r.get('host')}: vs {r.get('baseline_runtime')}", r))
+    for e in mappings(comp.get("engine_effect")):
+        holds = "holds on every host" if e.get("holds_on_every_host") else \
+            "does not hold on every host"
+        lines.append(f"engine effect: {e.get('runtime')} vs {e.get('baseline_runtime')} "
+                     f"({e.get('metric')}) {holds}")
+    for e in mappings(comp.get("host_effect")):
+        same = "the same for every runtime (a host effect)" if e.get(
+            "same_for_every_runtime") else "differs by runtime"
+        lines.append(f"host effect: {e.get('host')} vs {e.get('baseline_host')} "
+                     f"({e.get('metric')}) {same}")
+    return lines
+
+
+def _ratio_line(label: str, r: Mapping[str, Any]) -> str:
+    ratio, ci, p = r.get("ratio"), r.get("ci95"), r.get("p_value")
+    text = f"{label}: {r.get('runtime')} {r.get('metric')} "
+    text += "-" if not isinstance(ratio, int | float) else f"{ratio:.2f}x"
+    if isinstance(ci, list) and len(ci) == 2:
+        text += f" (95% CI {ci[0]:.2f}-{ci[1]:.2f}"
+        text += f", p={p:.3g})" if isinstance(p, int | float) else ")"
+    return f"{text} {r.get('verdict')}"
 
 
 ENVELOPE = ("schema_version", "id", "kind", "created_at", "complete", "environment",
@@ -256,7 +295,9 @@ def show_renderables(doc: dict[str, Any]) -> list[RenderableType]:
     state = "[green]complete[/green]" if doc.get("complete") else "[red]incomplete[/red]"
     parts: list[RenderableType] = [
         Text.from_markup(f"[bold]{escape(doc['id'])}[/bold] · {escape(doc['kind'])} · {when} "
-                         f"· {state} · schema {doc['schema_version']}"),
+                         f"· {state} · schema {doc['schema_version']}"
+                         + (f" · run on host {escape(doc['host'])}"
+                            if isinstance(doc.get("host"), str) else "")),
         environment_table(doc.get("environment") or {}),
         _pairs_table("Parameters", [(k, _value(v)) for k, v in
                                     (doc.get("parameters") or {}).items()]),

@@ -263,7 +263,8 @@ def machines(results: Iterable[ResultSummary],
     the median of those ratios over the machine's results: 0.6 reads "60% of docker's time"."""
     groups: dict[str, list[ResultSummary]] = {}
     for s in results:
-        groups.setdefault(s.machine, []).append(s)
+        if s.kind != "fleet":  # a fleet's hosts have their own results and rows
+            groups.setdefault(s.machine, []).append(s)
     rows = []
     for key, group in groups.items():
         per_runtime: dict[str, list[float]] = {}

@@ -262,6 +262,8 @@ def summary_columns(doc: Doc, file: str) -> tuple[Any, ...]:
                                      "memory_total_bytes", "cgroup_version")}
     host, machine, unit = printable(str(env.get("host") or "unknown")), machine_key(env), \
         document.HEADLINE_UNITS.get(kind, "ms")
+    if isinstance(remote := doc.get("host"), str):  # run there by `--host NAME`: its own row
+        host, machine = printable(f"{remote} ({host})"), f"{machine}|{remote}"
     complete = doc.get("complete") is True
     public = {"id": doc["id"], "kind": kind, "created_at": doc["created_at"],
               "runtimes": names, "headline": {"unit": unit, "values": {

@@ -11,6 +11,11 @@ so files written by a newer forge still open in an older one.
              OCI on cgroup v1), null where forge cannot tell (user-defined runtimes). Older
              files lack it: read as unknown. Startup results carry ``like_for_like_warnings``
              when a runtime ran without limits (compare results always had them).
+    + (issue 14): a result run by forge on a remote host (``--host NAME``) carries ``host``:
+             that host's name. ``kind: fleet`` results (two or more hosts) carry
+             ``fleet_kind``, ``hosts`` (name, url, result_id, environment, runtimes, error)
+             and ``comparison`` (baseline_host, ratios, engine_ratios, engine_effect,
+             host_effect); their ``runtimes`` is empty.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any
 from forge_desktop.errors import StoreError
 
 SCHEMA_VERSION = 1
-KINDS = ("startup", "canary", "memory", "disk", "image", "compare", "profile")
+KINDS = ("startup", "canary", "memory", "disk", "image", "compare", "profile", "fleet")
 
 
 def validate(doc: Any, where: str = "result") -> dict[str, Any]:

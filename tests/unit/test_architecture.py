@@ -23,6 +23,7 @@ LEAVES = frozenset({
     "forge_desktop", "forge_desktop.errors", "forge_desktop.models", "forge_desktop.config",
     "forge_desktop.safetar", "forge_desktop.hostfacts", "forge_desktop.procfs",
     "forge_desktop.bench.stats", "forge_desktop.lock", "forge_desktop.interrupts",
+    "forge_desktop.hosts",
 })
 """Modules every layer may use; they import only each other."""
 CORE_PREFIXES = ("forge_desktop.bench", "forge_desktop.profiling", "forge_desktop.results",

@@ -106,7 +106,7 @@ class Report:
 
 KIND_TITLES = {"startup": "Container startup", "canary": "Canary startup round",
                "compare": "Runtime comparison", "memory": "Memory", "disk": "Disk use",
-               "image": "Cold image load or pull", "profile": "Profile"}
+               "image": "Cold image load or pull", "profile": "Profile", "fleet": "Fleet"}
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:
@@ -343,6 +343,78 @@ def _notes(doc: dict[str, Any]) -> tuple[str, ...]:
     return tuple(notes)
 
 
+def _figure(metric: str, value: float | None) -> str:
+    return _unit(_fmt(value), "ms") if metric == "startup" else _unit(_mib(value), "MiB")
+
+
+def _ratio_cells(r: dict[str, Any]) -> tuple[str, str, str, str]:
+    ratio, ci, p = _num(r.get("ratio")), _list(r.get("ci95")), _num(r.get("p_value"))
+    lo, hi = (_num(ci[0]), _num(ci[1])) if len(ci) == 2 else (None, None)
+    return ("-" if ratio is None else f"{ratio:.2f}×",
+            f"{lo:.2f}–{hi:.2f}×" if lo is not None and hi is not None else "-",
+            "-" if p is None else ("<0.001" if p < 0.001 else f"{p:.3f}"),
+            _text(r.get("verdict")))
+
+
+def _fleet_tables(doc: dict[str, Any]) -> list[Table]:
+    """A fleet (issue 14): hosts x runtimes, each host against the baseline host, the
+    runtimes within each host, and whether a difference is the host's or the engine's."""
+    comp = _dict(doc.get("comparison"))
+    base_host, base_rt = _text(comp.get("baseline_host")), _text(comp.get("baseline_runtime"))
+    ratios, engines = _dicts(comp.get("ratios")), _dicts(comp.get("engine_ratios"))
+    hosts = _dicts(doc.get("hosts"))
+    runtimes = sorted({_text(r) for h in hosts for r in _list(h.get("runtimes"))})
+    first = _text(ratios[0].get("metric")) if ratios else "startup"
+    grid: dict[tuple[str, str], float | None] = {}
+    for r in ratios:
+        if _text(r.get("metric")) == first:
+            grid[(_text(r.get("host")), _text(r.get("runtime")))] = _num(r.get("value"))
+            grid[(base_host, _text(r.get("runtime")))] = _num(r.get("baseline_value"))
+    overview = Table(
+        f"Hosts × runtimes ({_METRIC_TITLES.get(first, first)})",
+        ("Host", "Result", *runtimes),
+        tuple((_text(h.get("name")) + (" (baseline)" if _text(h.get("name")) == base_host
+                                       else ""),
+               _text(h.get("result_id")) or f"failed: {_text(h.get('error'))}",
+               *(_figure(first, grid.get((_text(h.get("name")), rt))) for rt in runtimes))
+              for h in hosts),
+        frozenset(range(2, 2 + len(runtimes))),
+        "Medians as each host measured them (forge ran there); compared only in this result.")
+    against = Table(
+        f"Against the baseline host, {base_host}",
+        ("Host", "Runtime", "Metric", "Value", "Baseline", "Ratio", "95% CI", "p", "Verdict"),
+        tuple((_text(r.get("host")), _text(r.get("runtime")),
+               _METRIC_TITLES.get(_text(r.get("metric")), _text(r.get("metric"))),
+               _figure(_text(r.get("metric")), _num(r.get("value"))),
+               _figure(_text(r.get("metric")), _num(r.get("baseline_value"))),
+               *_ratio_cells(r)) for r in ratios),
+        frozenset({3, 4, 5, 6, 7}),
+        "Ratio: the baseline host's figure divided by the host's; above 1 the host is faster.")
+    within = Table(
+        f"Runtimes within each host, against {base_rt}",
+        ("Host", "Runtime", "Metric", "Ratio", "95% CI", "p", "Verdict"),
+        tuple((_text(r.get("host")), _text(r.get("runtime")),
+               _METRIC_TITLES.get(_text(r.get("metric")), _text(r.get("metric"))),
+               *_ratio_cells(r)) for r in engines),
+        frozenset({3, 4, 5}))
+    effects = Table(
+        "Host effect or engine effect",
+        ("Effect", "Of", "Metric", "Verdicts", "Holds"),
+        tuple([("engine", f"{_text(e.get('runtime'))} vs {_text(e.get('baseline_runtime'))}",
+                _text(e.get("metric")),
+                ", ".join(f"{k}: {_text(v)}" for k, v in _dict(e.get("verdicts")).items()),
+                "on every host" if e.get("holds_on_every_host") is True else "no")
+               for e in _dicts(comp.get("engine_effect"))]
+              + [("host", f"{_text(e.get('host'))} vs {_text(e.get('baseline_host'))}",
+                  _text(e.get("metric")),
+                  ", ".join(f"{k}: {_text(v)}" for k, v in _dict(e.get("verdicts")).items()),
+                  "for every runtime" if e.get("same_for_every_runtime") is True else "no")
+                 for e in _dicts(comp.get("host_effect"))]),
+        caption="An engine effect holds when a runtime gets the same verdict on every host; a "
+                "host effect when a host gets the same verdict for every runtime.")
+    return [overview, against, within, effects]
+
+
 def section(doc: dict[str, Any], anchor: str = "") -> Section:
     kind = _text(doc.get("kind"))
     tables: list[Table | None] = []
@@ -353,6 +425,8 @@ def section(doc: dict[str, Any], anchor: str = "") -> Section:
     elif kind == "image":
         source = _text(_dict(doc.get("parameters")).get("source")) or "load"
         tables += [_stats_table(doc, f"Cold image {source} time (ms)"), _image_table(doc)]
+    elif kind == "fleet":
+        tables += _fleet_tables(doc)
     elif kind == "compare":
         tables += [_stats_table(doc, "Startup time (ms)"), _comparison_table(doc),
                    _compare_figures_table(doc), _phases_table(doc)]
