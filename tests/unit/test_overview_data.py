@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from forge_desktop.gui.views import overview_data
-from forge_desktop.gui.views.history_data import HistoryRow, load_document, load_history
+from forge_desktop.gui.views.history_data import HistoryRow, date_text, load_document, load_history
 from forge_desktop.gui.views.overview_data import RECENT, SPARK_POINTS, overview
 from forge_desktop.results.index import machine_id
 
@@ -105,13 +104,14 @@ def test_cards_of_the_newest_machine_with_median_ci_sparkline_memory_and_canary(
     assert podman.memory_mib == 1.0 and podman.median_ms is None
     assert podman.median_text() == "no startup yet" and podman.sparkline == ()
     assert docker.canary_ms == 150.0 and runc.canary_ms == 31.0 and podman.canary_ms is None
-    when = overview_data.date_text((T0 + dt.timedelta(hours=38)).timestamp())
+    when = date_text((T0 + dt.timedelta(hours=38)).timestamp())
     assert docker.canary_text() == f"canary: 150 ms at {when}"
     assert podman.canary_text() == "canary: none yet"
     # runc's sparkline: one set-up (none/api), oldest first, the newest SPARK_POINTS
     assert runc.setup == "none/api"
     assert len(runc.sparkline) == SPARK_POINTS and runc.sparkline[-1] == 33.0
     # one document read per distinct result holding a runtime's latest startup figure
+    assert docker.latest_id and runc.latest_id
     assert sorted(reads.ids) == sorted({docker.latest_id, runc.latest_id})
 
 
