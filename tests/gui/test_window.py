@@ -1090,3 +1090,66 @@ def test_cancel_from_the_window_stops_every_kind(
                 if c.startswith(f"forge-{os.getpid()}-")]
     assert window.model.rowCount() == len(history)  # nothing saved
     assert panel.run_button.isEnabled() and not panel.cancel_button.isEnabled()
+
+
+# --- a small screen ---------------------------------------------------------------------------
+
+SMALL_SCREEN = (1024, 700)
+
+
+def _fit_child(mode: str, *args: str, display: str, env: dict[str, str]) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-m", "tests.gui.window_fit", mode, *args],
+                          cwd=REPO, env={**env, "DISPLAY": display}, capture_output=True,
+                          text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return found
+
+
+def test_the_window_fits_a_1024x700_screen_and_keeps_its_size(
+        history: list[dict[str, Any]], forge_home: Path, tmp_path: Path) -> None:
+    """On an X server of its own with one 1024 x 700 screen (no window manager: the frame is
+    the window), `forge window`'s first open fits the screen, on the Overview; no page, panel
+    or plot changes its size; the history, its search and a 3-runtime result's detail fit
+    the width; a geometry saved bigger than the screen is fitted at the next open."""
+    from tests.gui.xvfb import start_xvfb
+
+    display = start_xvfb("{}x{}x24".format(*SMALL_SCREEN))
+    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+    env.update({"QT_QPA_PLATFORM": "xcb", "FORGE_HOME": str(forge_home),
+                "XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+    chosen = next(d for d in reversed(history) if d["kind"] == "compare"
+                  and len(d["runtimes"]) == 3)
+    try:
+        first = _fit_child("open", chosen["id"], display=display.name, env=env)
+        _fit_child("oversize", display=display.name, env=env)
+        again = _fit_child("open", chosen["id"], display=display.name, env=env)
+    finally:
+        display.stop()
+    for run in (first, again):
+        assert run["available"] == [0, 0, *SMALL_SCREEN]
+        x, y, w, h = run["frame"]
+        assert x >= 0 and y >= 0 and x + w <= SMALL_SCREEN[0] and y + h <= SMALL_SCREEN[1], \
+            run["frame"]
+        assert w >= 0.9 * SMALL_SCREEN[0] and h >= 0.8 * SMALL_SCREEN[1], run["frame"]
+        assert run["page"] == 0  # the Overview first
+        # every page, panel and plot tab: the size of the first open
+        assert all(s == [w, h] for s in run["sizes"].values()), run["sizes"]
+        assert {"history", "detail", "plots", "plots/trend", "compare", "run", "resources",
+                "overview-again"} <= set(run["sizes"])
+        # the cards wrap within the page: none beyond its right edge, on one row here
+        cards = run["cards"]
+        assert sorted(cards) == ["docker", "podman", "runc"]
+        assert all(cx >= 0 and cx + cw <= run["overview_width"]
+                   for cx, _cy, cw, _ch in cards.values()), cards
+        assert len({cy for _cx, cy, _cw, _ch in cards.values()}) == 1, cards
+        # nothing sideways: the history table, its search (whole placeholder) and the detail
+        assert not run["history_sideways"]
+        assert run["search"]["width"] >= run["search"]["placeholder"], run["search"]
+        tables = run["detail_tables"]
+        assert len(tables) >= 2, tables
+        assert not run["detail_scroll_sideways"]
+        for t in tables:
+            assert not t["sideways"] and t["columns"] <= t["viewport"], t
+        assert any(t["stacked"] for t in tables), tables  # 3 runtimes x 7 figures: stacked
+        assert run["after_card"] == {"page": 1, "panel": "plots", "size": [w, h]}
