@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from PySide6.QtWidgets import QApplication, QScrollBar
+from PySide6.QtWidgets import QApplication, QScrollArea, QScrollBar
 
 from forge_desktop import APP_ID
 from forge_desktop.gui.views.detail import FittedTable
@@ -75,7 +75,8 @@ def main() -> int:
         if panel == "plots":
             plots = window.ensure_plots()
             for key, plot in plots.plots.items():
-                visit(f"plots/{key}", lambda w=plot: plots.tabs.setCurrentWidget(w),
+                tabs = plots.tabs
+                visit(f"plots/{key}", lambda w=plot, t=tabs: t.setCurrentWidget(w),
                       lambda w=plot: w)
     window.show_panel("detail")
     window.detail.tabs.setCurrentIndex(0)
@@ -90,8 +91,9 @@ def main() -> int:
                              "columns": sum(t.columnWidth(c) for c in
                                             range(t.model().columnCount())),
                              "viewport": t.viewport().width()} for t in stats]
-    out["detail_scroll_sideways"] = _sideways(
-        window.detail.tabs.widget(0).horizontalScrollBar())
+    scroll = window.detail.tabs.widget(0)
+    assert isinstance(scroll, QScrollArea)
+    out["detail_scroll_sideways"] = _sideways(scroll.horizontalScrollBar())
     visit("overview-again", lambda: window.show_page("overview"), lambda: window.overview)
     window.card_activated(next(iter(window.overview.cards)))
     out["after_card"] = {"page": window.pages.currentIndex(),
