@@ -345,6 +345,65 @@ def test_window_opens_on_a_generated_history(qapp: QApplication, history: list[d
     screenshot(window, "history")
 
 
+def test_the_overview_shows_a_card_per_runtime_and_a_click_opens_its_trend(
+        qapp: QApplication, history: list[dict[str, Any]],
+        open_window: Callable[[], ResultsWindow]) -> None:
+    window = open_window()
+    assert window.pages.currentWidget() is window.overview  # the first page
+    newest = max((d for d in history if d["kind"] != "profile"),
+                 key=lambda d: d["created_at"])
+    host = newest["environment"]["host"]
+    view = window.overview_data
+    assert view.host == host
+    assert window.overview.heading.text() == view.title() and host in view.title()
+    mine = [d for d in history if d["kind"] != "profile" and d["environment"]["host"] == host]
+    assert sorted(window.overview.cards) == sorted({e["runtime"] for d in mine
+                                                    for e in d["runtimes"]})
+    with_memory = 0
+    for name, widget in window.overview.cards.items():
+        timed = [d for d in mine if d["kind"] in ("startup", "compare")
+                 and any(e["runtime"] == name for e in d["runtimes"])]
+        latest = max(timed, key=lambda d: d["created_at"])
+        entry = next(e for e in latest["runtimes"] if e["runtime"] == name)
+        lo, hi = entry["stats"]["ci95_ms"]
+        assert widget.median.text() == (f"{entry['stats']['median_ms']:,.0f} ms "
+                                        f"[{lo:,.0f}–{hi:,.0f}]")
+        assert widget.sparkline.values[-1] == entry["stats"]["median_ms"]
+        assert 1 < len(widget.sparkline.values) <= 30
+        memory = [d for d in mine if d["kind"] in ("memory", "compare")
+                  and any(e["runtime"] == name for e in d["runtimes"])]
+        if memory:
+            newest_mem = max(memory, key=lambda d: d["created_at"])
+            e = next(e for e in newest_mem["runtimes"] if e["runtime"] == name)
+            per = (e["memory"] if newest_mem["kind"] == "compare" else e)["per_container_bytes"]
+            assert widget.memory.text() == f"memory: {per / 1048576:,.1f} MiB per container"
+            with_memory += 1
+        else:
+            assert widget.memory.text() == "memory: not measured"
+    assert with_memory >= 2  # the generated history has memory results of docker and podman
+    screenshot(window, "overview")
+
+    name = sorted(window.overview.cards)[-1]
+    card = window.overview.cards[name]
+    drawn = window.plots.trend_drawn if window.plots else 0
+    QTest.mouseClick(card, Qt.MouseButton.LeftButton)
+    assert window.pages.currentIndex() == 1 and window.tabs.currentWidget() is window.plots_page
+    plots = window.ensure_plots()
+    assert plots.tabs.currentWidget() is plots.plots["trend"]
+    assert plots.runtime_box.currentData() == name
+    assert plots.machine_box.currentData() == view.machine
+    spin_until(lambda: plots.trend_drawn > drawn, 30)
+    trend = plots.plots["trend"]
+    assert trend.hover_texts and all(t.startswith(name) for t in trend.hover_texts)
+    # Enter on a focused card does the same
+    window.show_page("overview")
+    other = window.overview.cards[sorted(window.overview.cards)[0]]
+    other.setFocus()
+    QTest.keyClick(other, Qt.Key.Key_Return)
+    assert window.pages.currentIndex() == 1
+    assert plots.runtime_box.currentData() == other.card.runtime
+
+
 def test_sorting_and_filtering_give_the_right_rows(
         qapp: QApplication, history: list[dict[str, Any]],
         open_window: Callable[[], ResultsWindow]) -> None:
