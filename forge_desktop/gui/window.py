@@ -16,9 +16,10 @@ run panel, Esc cancel it, F5 reload, Tab walks filters, table, then the panels.
 
 Ready hook, for ``benchmarks/window_load.py``: when ``FORGE_WINDOW_READY_FILE`` names a file,
 the window writes it once, right after the first paint of the populated page on show (the
-Overview's cards or the history table), with
-a JSON object: ``rows`` shown, ``pid``, ``at_epoch_s`` (``time.time()`` after that paint) and
-``load_ms`` (``PERF``'s ``window.load``: construction, scan, table filled, shown).
+Overview's cards, the history table or the plots), with
+a JSON object: ``rows`` shown, ``pid``, ``at_epoch_s`` (``time.time()`` after that paint),
+``load_ms`` (``PERF``'s ``window.load``: construction, scan, table filled, shown), and the
+``page`` and History ``panel`` on show.
 """
 
 from __future__ import annotations
@@ -731,7 +732,8 @@ class ResultsWindow(QMainWindow):
             return
         load = PERF.summary().get("window.load", {})
         info = {"rows": self.proxy.rowCount(), "pid": os.getpid(), "at_epoch_s": time.time(),
-                "load_ms": load.get("total_ms")}
+                "load_ms": load.get("total_ms"), "page": PAGES[self.pages.currentIndex()],
+                "panel": TABS[self.tabs.currentIndex()]}
         try:
             tmp = Path(f"{target}.tmp")
             tmp.write_text(json.dumps(info))

@@ -1099,6 +1099,38 @@ def test_forge_window_command_opens_a_populated_window(
     assert (tmp_path / "xdg" / APP_ID / "window.ini").exists()
 
 
+def test_forge_window_opens_at_a_runtimes_trend(history: list[dict[str, Any]],
+                                                forge_home: Path, tmp_path: Path) -> None:
+    """`forge window --runtime R --metric M` (what the tray's change notification runs):
+    the History page's trend; a bad metric or an empty runtime is one line, exit 2."""
+    ready = tmp_path / "ready.json"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", READY_ENV: str(ready),
+           "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "FORGE_HOME": str(forge_home)}
+    proc = subprocess.Popen([sys.executable, "-m", "forge_desktop", "window", "--runtime",
+                             "docker", "--metric", "startup"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ready.exists(), (proc.stderr.read() if proc.stderr and proc.poll() is not None
+                                else "no ready file")
+        info = json.loads(ready.read_text())
+        assert info["rows"] == len(history)
+        assert (info["page"], info["panel"]) == ("history", "plots")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    for args, message in ((("--metric", "speed"), "forge: error: --metric must be one of "
+                           "startup, daemon_memory, per_container_memory, disk, got 'speed'"),
+                          (("--runtime", " "), "forge: error: --runtime must name a runtime, "
+                           "got an empty name")):
+        bad = run_forge("window", *args, env=env)
+        assert bad.returncode == 2 and bad.stderr.strip() == message, bad.stderr
+
+
 def test_the_window_module_does_not_import_pyqtgraph_until_a_plot_is_shown() -> None:
     code = ("import sys, forge_desktop.gui.window, forge_desktop.gui.tray; "
             "print(sorted(m for m in ('pyqtgraph', 'numpy', 'scipy') if m in sys.modules))")

@@ -196,6 +196,7 @@ class OverviewPage(QWidget):
         self.heading.setText(data.title())
         self._columns = 0
         self._place()
+        self.grid_host.update()  # painted as populated even when no card changed it
 
     def set_changes(self, data: Overview, note: str = "") -> None:
         """The same cards with their open change points (asked for after the cards)."""
