@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
 
+    from forge_desktop.results.changes import Change
     from forge_desktop.results.history import CheckReport, CheckRow, MachineRow, Series
     from forge_desktop.results.index import ResultSummary
 
@@ -481,5 +482,32 @@ def machines_table(rows: Sequence[MachineRow], baseline_runtime: str) -> Table:
                      "the same result, median over that machine's results (0.50x: half the "
                      "time). Raw times are not compared across machines. n: results with both "
                      "runtimes.")
+    table.caption_justify = "left"
+    return table
+
+
+def changes_table(changes: Sequence[Change]) -> Table:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title="Change points", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("Since", "Machine", "Runtime", "Metric", "Setup", "Before", "After", "Change",
+                "q", "What changed", "First result"):
+        table.add_column(col, justify="right" if col in ("Before", "After", "Change", "q")
+                         else "left", no_wrap=col not in ("Setup", "What changed"))
+    for c in changes:
+        unit = "ms" if c.metric == "startup" else "MiB"
+        cause = "; ".join(f"{a.field} {a.before} → {a.after}" for a in c.attribution) or "-"
+        first = escape(c.result_id) + (" [dim](acked)[/dim]" if c.acked else "")
+        table.add_row(escape(c.at), c.machine, escape(c.runtime), c.metric, escape(c.setup),
+                      f"{document.figure_text(c.before, unit)} {unit}",
+                      f"{document.figure_text(c.after, unit)} {unit}",
+                      f"{c.change_pct:+.0f}%", _p(c.q_value), escape(cause), first)
+    table.caption = ("Each series (machine, runtime, metric, setup) is partitioned on its "
+                     "results' log figures; a boundary counts when the raw samples of its two "
+                     "segments differ (Mann-Whitney) and the results' figures differ beyond "
+                     "the 10% floor (t test), q Benjamini-Hochberg adjusted over every series "
+                     "below 0.001. Before/after: segment medians. What changed: fingerprint "
+                     "fields that differ between the last result before and the first after.")
     table.caption_justify = "left"
     return table
