@@ -196,7 +196,9 @@ def results_check(
     as_json: AsJson = False,
     from_dir: From = None,
 ) -> None:
-    """Did the newest results regress against a baseline? Exit 3 if one did significantly."""
+    """Did the newest results regress against a baseline (the pinned one, `forge results
+    baseline set`, else the previous results)? Startup by median and p95. Exit 3 if one did
+    significantly."""
     from rich.console import Group
     from rich.text import Text
 
@@ -214,6 +216,7 @@ def results_check(
         run_check,
     )
     from forge_desktop.results.index import find, load
+    from forge_desktop.results.state import baselines
 
     if max_regression is not None:
         check_max_regression(max_regression)
@@ -231,7 +234,8 @@ def results_check(
         max_regression_pct=max_regression if max_regression is not None
         else settings.get("max_regression_pct", DEFAULT_MAX_REGRESSION_PCT),
         alpha=alpha if alpha is not None else settings.get("alpha", DEFAULT_ALPHA),
-        drift_pct=settings.get("session_drift_pct", DEFAULT_DRIFT_PCT))
+        drift_pct=settings.get("session_drift_pct", DEFAULT_DRIFT_PCT),
+        pinned=baselines() if base is None and last is None else None)
     if as_json:
         _print_json(report.to_json())
     else:
