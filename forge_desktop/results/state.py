@@ -1,0 +1,107 @@
+"""What the user told forge about the history, kept in FORGE_HOME: acknowledged change points
+(``forge results ack``) and pinned baselines (``forge results baseline set``).
+
+One small JSON file, ``$FORGE_HOME/history-state.json``, written with the store's atomic write
+(a reader sees the old file or the new one). A damaged file is an error naming it, never
+silently read as empty: an ack lost that way would raise the change again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from forge_desktop.config import forge_home
+from forge_desktop.errors import StoreError
+from forge_desktop.results.store import atomic_write_json
+
+STATE_NAME = "history-state.json"
+
+
+def state_path() -> Path:
+    return forge_home() / STATE_NAME
+
+
+def _read() -> dict[str, Any]:
+    path = state_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError, RecursionError) as exc:
+        raise StoreError(f"{path} is unreadable ({type(exc).__name__}); move it aside "
+                         "(acks and pinned baselines are lost with it)") from None
+    if not isinstance(data, dict):
+        raise StoreError(f"{path} is not a JSON object; move it aside")
+    return data
+
+
+def _write(data: dict[str, Any]) -> None:
+    home = forge_home()
+    try:
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise StoreError(f"cannot create {home}: {exc.strerror or exc}") from None
+    atomic_write_json(state_path(), data)
+
+
+def acked() -> frozenset[str]:
+    """Result ids whose change points the user has acknowledged."""
+    found = _read().get("acked")
+    return frozenset(k for k in found if isinstance(k, str)) if isinstance(found, dict) \
+        else frozenset()
+
+
+def add_ack(result_id: str, at: str) -> None:
+    data = _read()
+    table = data.get("acked") if isinstance(data.get("acked"), dict) else {}
+    assert isinstance(table, dict)
+    table[result_id] = at
+    data["acked"] = table
+    _write(data)
+
+
+def baseline_key(machine: str, runtime: str) -> str:
+    return f"{machine}\x1f{runtime}"
+
+
+def baselines() -> dict[tuple[str, str], str]:
+    """(machine key, runtime) -> the pinned result id."""
+    found = _read().get("baselines")
+    if not isinstance(found, dict):
+        return {}
+    pins = {}
+    for key, value in found.items():
+        machine, sep, runtime = str(key).rpartition("\x1f")
+        if sep and isinstance(value, str):
+            pins[(machine, runtime)] = value
+    return pins
+
+
+def set_baselines(machine: str, runtimes: list[str], result_id: str) -> None:
+    data = _read()
+    table = data.get("baselines") if isinstance(data.get("baselines"), dict) else {}
+    assert isinstance(table, dict)
+    for runtime in runtimes:
+        table[baseline_key(machine, runtime)] = result_id
+    data["baselines"] = table
+    _write(data)
+
+
+def clear_baselines(machine: str | None = None, runtime: str | None = None) -> int:
+    """Unpin the baselines of a machine and/or runtime (None: all); how many were pinned."""
+    data = _read()
+    table = data.get("baselines") if isinstance(data.get("baselines"), dict) else {}
+    assert isinstance(table, dict)
+    keep = {}
+    for key, value in table.items():
+        m, _, r = str(key).rpartition("\x1f")
+        if (machine is None or m == machine) and (runtime is None or r == runtime):
+            continue
+        keep[key] = value
+    removed = len(table) - len(keep)
+    if removed:
+        data["baselines"] = keep
+        _write(data)
+    return removed
