@@ -165,6 +165,8 @@ class ResultsWindow(QMainWindow):
         self.changes_asked = 0
         """Generation of the change points asked for (tests wait for ``changes_loaded``)."""
         self.changes_loaded = 0
+        self.changes_found: list[Change] = []
+        """The open change points, newest first (the trend labels its mark from them)."""
         self._trend_request: tuple[str | None, str, str | None] | None = None
         """A trend asked for before the history was read (``forge window --runtime``)."""
         self.pages = QTabWidget()
@@ -544,6 +546,7 @@ class ResultsWindow(QMainWindow):
         def done(found: list[Change]) -> None:
             if generation != self.changes_asked:
                 return
+            self.changes_found = found
             self.overview_data = with_changes(self.overview_data, found)
             shown = sum(len(c.changes) for c in self.overview_data.cards)
             self.overview.set_changes(self.overview_data, "" if shown else
@@ -615,6 +618,7 @@ class ResultsWindow(QMainWindow):
             from forge_desktop.gui.views.plots import PlotsView
 
             self.plots = PlotsView(self.bridge)
+            self.plots.set_changes(self.changes_found)
             layout = self.plots_page.layout()
             assert layout is not None
             layout.addWidget(self.plots)

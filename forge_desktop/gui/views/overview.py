@@ -96,7 +96,7 @@ class CardWidget(QFrame):
         self.setAccessibleName(f"{card.runtime}: {card.median_text()}")
         self.setToolTip(f"Show the trend of {card.runtime}'s startup")
         self.setMinimumWidth(CARD_MIN_WIDTH)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
         layout = QVBoxLayout(self)
         title = QLabel(card.runtime)
         font = QFont(title.font())
@@ -170,7 +170,6 @@ class OverviewPage(QWidget):
         self.grid_host = QWidget()
         self.grid_host.setObjectName("overview-cards")
         self.grid = QGridLayout(self.grid_host)
-        self.grid.setAlignment(Qt.AlignmentFlag.AlignTop)
         self.area = QScrollArea()
         self.area.setWidgetResizable(True)
         self.area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -223,6 +222,12 @@ class OverviewPage(QWidget):
             self.grid.addWidget(widget, i // columns, i % columns)
         for c in range(self.grid.columnCount()):
             self.grid.setColumnStretch(c, 1 if c < columns else 0)
+        # The room below the cards goes to an empty last row: each card row keeps the height
+        # its wrapped lines need at its width (a top alignment would give them their size
+        # hint's, computed at another width, and cut the change lines).
+        rows = -(-len(self.cards) // columns)
+        for r in range(max(self.grid.rowCount(), rows + 1)):
+            self.grid.setRowStretch(r, 1 if r == rows else 0)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
         if watched is self.area.viewport() and event.type() == QEvent.Type.Resize:

@@ -188,8 +188,9 @@ def open_changes(directories: Iterable[Path]) -> list[Change]:
 def with_changes(view: Overview, changes: Iterable[Change]) -> Overview:
     """``view`` with each card's open change points (of its runtime, on its machine)."""
     mine: dict[str, list[Change]] = {}
+    short = machine_id(view.machine)  # a change names its machine by the short id
     for c in changes:
-        if c.machine in (view.machine, machine_id(view.machine)):
+        if c.machine == short:
             mine.setdefault(c.runtime, []).append(c)
     return replace(view, cards=tuple(replace(card, changes=tuple(mine.get(card.runtime, ())))
                                      for card in view.cards))

@@ -320,11 +320,11 @@ def draw_density(plot: Plot, doc: Mapping[str, Any]) -> bool:
 
 
 def draw_trend(plot: Plot, series: Sequence[Any], metric: Any, title_suffix: str = "",
-               mark: tuple[str, str] | None = None) -> bool:
+               mark: tuple[str, str, str] | None = None) -> bool:
     """History's trend series (``history.trend``): one line per machine, runtime and set-up;
     its change points marked (up: slower or bigger, a regression; down: an improvement).
-    ``mark``: (result id, text): a change found by ``results.changes``, drawn as a labelled
-    vertical line at that result."""
+    ``mark``: (result id, label, hover text): a change found by ``results.changes``, drawn as
+    a labelled vertical line at that result."""
     plot.clear_plot(f"{metric.title} over time ({metric.unit}){title_suffix}" if series
                     else f"No {metric.title} in these results")
     if not series:
@@ -358,16 +358,18 @@ def draw_trend(plot: Plot, series: Sequence[Any], metric: Any, title_suffix: str
             texts.append(text)
         plot.add_hover(xs, ys, texts)
     if mark is not None:
-        at = next((p.created_ts for s in series for p in s.points if p.id == mark[0]), None)
+        at, value = next(((p.created_ts, p.value) for s in series for p in s.points
+                          if p.id == mark[0]), (None, 0.0))
         if at is not None:
             line = pg.InfiniteLine(pos=at, angle=90, label=mark[1],
                                    pen=pg.mkPen(QColor(*MARK_COLOUR), width=2,
                                                 style=Qt.PenStyle.DashLine),
-                                   labelOpts={"position": 0.92, "color": QColor(*MARK_COLOUR),
+                                   labelOpts={"position": 0.95, "color": QColor(*MARK_COLOUR),
                                               "anchors": [(1, 0), (1, 0)]})
             line.setZValue(5)
             plot.addItem(line)
-            plot.marked = mark
+            plot.add_hover([at], [value], [mark[2]])
+            plot.marked = (mark[0], mark[1])
     for xs, ys, symbol, rgb, name in ((reg_x, reg_y, "t1", REGRESSION_COLOUR, "regression"),
                                       (imp_x, imp_y, "t", IMPROVEMENT_COLOUR, "improvement")):
         if xs:
@@ -487,8 +489,21 @@ class PlotsView(QWidget):
             self._trend_inputs_changed()
 
     def mark_label(self) -> str:
+        """The marked change in a few words (the plot is narrow): its size and likeliest
+        cause; its whole headline is the line's hover text."""
         change = next((c for c in self.changes if c.result_id == self.mark), None)
-        return change.headline() if change is not None else "change"
+        if change is None:
+            return "change"
+        cause = next((a for a in change.attribution if a.field == "version"),
+                     change.attribution[0] if change.attribution else None)
+        said = "" if cause is None else (
+            f" · {change.runtime if cause.field == 'version' else cause.field} "
+            f"{cause.before} → {cause.after}")
+        return f"{change.change_pct:+.0f}%{said}"
+
+    def mark_text(self) -> str:
+        change = next((c for c in self.changes if c.result_id == self.mark), None)
+        return change.headline() if change is not None else f"change at {self.mark}"
 
     def show_result(self, row: HistoryRow, doc: Mapping[str, Any] | None) -> None:
         self.doc = doc
@@ -532,7 +547,7 @@ class PlotsView(QWidget):
         summaries = [r.summary for r in self.rows if r.summary is not None
                      and (machine is None or r.summary.machine == machine)]
         suffix = "" if machine is None else f" · {self.machine_box.currentText()}"
-        mark = None if self.mark is None else (self.mark, self.mark_label())
+        mark = None if self.mark is None else (self.mark, self.mark_label(), self.mark_text())
 
         def done(series: list[Any]) -> None:
             if generation == self._trend_generation:
