@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 
 from forge_desktop.gui.views.history_data import HistoryRow, date_text, load_document, load_history
-from forge_desktop.gui.views.overview_data import RECENT, SPARK_POINTS, overview
+from forge_desktop.gui.views.overview_data import (
+    RECENT,
+    SPARK_POINTS,
+    open_changes,
+    overview,
+    with_changes,
+)
+from forge_desktop.results.changes import ack
 from forge_desktop.results.index import machine_id
 
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.timezone.utc)
@@ -174,3 +181,45 @@ def test_memory_text(tmp_path: Path, per: int | None) -> None:
     card = overview(rows_of(d)).cards[0]
     assert card.memory_text() == ("memory: 3.0 MiB per container" if per else
                                   "memory: not measured")
+
+
+def _versioned(entry: dict[str, Any], version: str) -> dict[str, Any]:
+    return {**entry, "version": version}
+
+
+def test_open_change_points_go_to_their_runtimes_card_until_acked(
+        tmp_path: Path, forge_home: Path) -> None:
+    """24 results: docker 50 -> 80 ms at the 13th with its version 1.0 -> 2.0, runc flat; the
+    same step on another machine stays off this machine's cards; an acked change is gone."""
+    d = tmp_path / "benchmarks"
+    docs = []
+    for i in range(24):
+        after = i >= 12
+        docker = _versioned(_timed("docker", (80.0 if after else 50.0) + i % 3 * 0.5),
+                            "2.0" if after else "1.0")
+        doc = write(d, i, "startup", [docker, _timed("runc", 30.0 + i % 3 * 0.3)])
+        doc["environment"]["runtimes"]["docker"]["version"] = docker["version"]
+        (d / f"{doc['id']}.json").write_text(json.dumps(doc))
+        docs.append(doc)
+        laptop = write(d, 100 + i, "startup", [_timed("docker", 50.0 if i < 12 else 80.0)],
+                       machine=LAPTOP)
+    assert laptop["environment"]["host"] == "laptop"
+    view = overview(rows_of(d))
+    assert view.host == "laptop"  # the newest results are the laptop's
+    view = overview([r for r in rows_of(d) if r.host == "vm"])
+    found = open_changes([d])
+    assert sorted((c.runtime, c.machine == machine_id(view.machine)) for c in found) == [
+        ("docker", False), ("docker", True)]  # the laptop's step, and this machine's
+    cards = {c.runtime: c for c in with_changes(view, found).cards}
+    assert cards["runc"].changes == ()
+    (change,) = cards["docker"].changes
+    assert change.result_id == docs[12]["id"]
+    assert 50 <= change.change_pct <= 70
+    assert [(a.field, a.before, a.after) for a in change.attribution
+            if a.field == "version"] == [("version", "1.0", "2.0")]
+    assert cards["docker"].change_lines() == [change.headline()]
+    assert "1.0 → 2.0" in change.headline()
+
+    ack(change.result_id, d)
+    assert all(c.result_id != change.result_id for c in open_changes([d]))
+    assert with_changes(view, open_changes([d])).cards[0].changes == ()
