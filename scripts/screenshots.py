@@ -178,8 +178,9 @@ def render(out: Path) -> None:
     drawn = window.plots.trend_drawn if window.plots else 0
     window.card_activated("docker")
     plots = window.ensure_plots()
-    until(lambda: plots.trend_drawn > drawn and plots.plots["trend"].marked is not None, 60,
-          "the trend with the change marked")
+    until(lambda: plots.trend_drawn > drawn and plots.plots["trend"].marked is not None
+          and plots.plots["trend"].marked[0] == docker.changes[0].result_id, 60,
+          "the trend with docker's change marked")
     save(window, out / "trend-change.png")
     window.close()
 

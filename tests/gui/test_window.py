@@ -1244,3 +1244,20 @@ def test_the_window_fits_a_1024x700_screen_and_keeps_its_size(
             assert not t["sideways"] and t["columns"] <= t["viewport"], t
         assert any(t["stacked"] for t in tables), tables  # 3 runtimes x 7 figures: stacked
         assert run["after_card"] == {"page": 1, "panel": "plots", "size": [w, h]}
+
+
+def test_the_screenshots_script_renders_the_overview_and_the_marked_trend(
+        tmp_path: Path) -> None:
+    """scripts/screenshots.py on its own 1024 x 700 Xvfb: its synthetic docker step is found
+    by the window's change points, shown on docker's card, and marked on the trend a click on
+    the card opens (the script fails otherwise); both PNGs are drawn at the window's size."""
+    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "screenshots.py"), "--out",
+                           str(tmp_path / "img")], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-1000:]
+    for name in ("overview.png", "trend-change.png"):
+        image = QImage(str(tmp_path / "img" / name))
+        assert image.width() <= SMALL_SCREEN[0] and image.height() <= SMALL_SCREEN[1]
+        assert image.width() >= 0.9 * SMALL_SCREEN[0], image.size()
+        assert distinct_colours(image) > 50, name
