@@ -75,7 +75,12 @@ from forge_desktop.gui.views.history_data import (
     load_history,
 )
 from forge_desktop.gui.views.overview import OverviewPage
-from forge_desktop.gui.views.overview_data import Overview, open_changes, overview, with_changes
+from forge_desktop.gui.views.overview_data import (
+    Overview,
+    open_changes_apart,
+    overview,
+    with_changes,
+)
 from forge_desktop.gui.views.resources import ResourcesPanel
 from forge_desktop.gui.views.run_panel import RunPanel
 from forge_desktop.gui.views.table import HistoryFilter, HistoryModel
@@ -562,7 +567,7 @@ class ResultsWindow(QMainWindow):
                                           f"Could not look for change points: {error}")
                 self.changes_loaded = generation
 
-        in_thread(self.bridge, "changes", lambda: open_changes(dirs), done, failed)
+        in_thread(self.bridge, "changes", lambda: open_changes_apart(dirs), done, failed)
 
     # -- pages and panels -----------------------------------------------------------------
     def show_page(self, name: str) -> None:

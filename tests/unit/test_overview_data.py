@@ -16,6 +16,7 @@ from forge_desktop.gui.views.overview_data import (
     RECENT,
     SPARK_POINTS,
     open_changes,
+    open_changes_apart,
     overview,
     with_changes,
 )
@@ -220,6 +221,8 @@ def test_open_change_points_go_to_their_runtimes_card_until_acked(
     assert cards["docker"].change_lines() == [change.headline()]
     assert "1.0 → 2.0" in change.headline()
 
+    # the window's way: in a forked child, the same answer
+    assert open_changes_apart([d]) == found
     ack(change.result_id, d)
     assert all(c.result_id != change.result_id for c in open_changes([d]))
     assert with_changes(view, open_changes([d])).cards[0].changes == ()

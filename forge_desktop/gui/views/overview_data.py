@@ -9,12 +9,14 @@ anything shifted that nobody has acknowledged yet (``results.changes``).
 Cold-open cost is bounded whatever the history's size: the cards look only at the newest
 :data:`RECENT` results of the machine (their index summaries; only these decode their detail
 JSON), and read the document of each runtime's latest startup figure for its CI, one read per
-distinct result. The change points (a scan and a detector over the whole history) are asked
-for separately (:func:`open_changes`), after the cards are on screen.
+distinct result. The change points (a scan and a detector over the whole history, every
+document read) are asked for separately, after the cards are on screen, in a forked child
+(:func:`open_changes_apart`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -183,6 +185,59 @@ def open_changes(directories: Iterable[Path]) -> list[Change]:
 
     found = [c for d in directories if d.is_dir() for c in find_changes(d) if not c.acked]
     return sorted(found, key=lambda c: c.at, reverse=True)
+
+
+def open_changes_apart(directories: Iterable[Path]) -> list[Change]:
+    """:func:`open_changes` in a forked child, its answer pickled back: the search reads every
+    document of the history for its raw samples (10,000 results: 21 s and 630 MiB here on a
+    loaded 2-core VM), which in the window would compete for the GIL with the Qt thread and
+    leave the window that much bigger; the child's memory goes when it ends. A failure is a
+    ForgeError saying why."""
+    dirs = list(directories)
+    if not hasattr(os, "fork"):
+        return open_changes(dirs)
+    import pickle
+
+    # imported here, not in the child: another thread of the window may hold an import lock
+    # the fork would copy (as results/index.py's forked scan does)
+    import numpy  # noqa: F401
+    import scipy.stats  # noqa: F401
+
+    import forge_desktop.bench.stats  # noqa: F401
+    import forge_desktop.results.changes  # noqa: F401
+
+    read_end, write_end = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        os.close(read_end)
+        os.close(write_end)
+        raise ForgeError(f"cannot start the search for change points: {exc}") from exc
+    if pid == 0:  # the child: search, write the answer, leave without cleanup handlers
+        code = 1
+        try:
+            os.close(read_end)
+            answer: tuple[str, Any]
+            try:
+                answer = ("found", open_changes(dirs))
+            except ForgeError as exc:
+                answer = ("error", str(exc))
+            with os.fdopen(write_end, "wb") as out:
+                pickle.dump(answer, out, protocol=pickle.HIGHEST_PROTOCOL)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        data = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or not data:
+        raise ForgeError(f"the search for change points failed (wait status {status})")
+    kind, value = pickle.loads(data)
+    if kind == "error":
+        raise ForgeError(value)
+    found: list[Change] = value
+    return found
 
 
 def with_changes(view: Overview, changes: Iterable[Change]) -> Overview:
