@@ -353,9 +353,10 @@ def benjamini_hochberg(p_values: Sequence[float]) -> list[float]:
 
 
 def log_median_ratio_sd(current: Sequence[float], baseline: Sequence[float],
-                        n_resamples: int = 4000, seed: int = 0) -> float:
+                        n_resamples: int = 4000, seed: int = 0, q: float = 50.0) -> float:
     """Bootstrap standard deviation of ``log(median(current) / median(baseline))``: the
-    sampling noise of the ratio of medians (the two sides resampled independently)."""
+    sampling noise of the ratio of medians (the two sides resampled independently). ``q``:
+    another percentile than the median (95: the tail), interpolated as :func:`percentile`."""
     cur, base = _checked(current), _checked(baseline)
     if min(cur) <= 0 or min(base) <= 0:
         raise ValueError("timings must be positive to form a ratio")
@@ -363,8 +364,8 @@ def log_median_ratio_sd(current: Sequence[float], baseline: Sequence[float],
 
     rng = np.random.default_rng(seed)
     c, b = np.log(cur), np.log(base)
-    draws = (np.median(rng.choice(c, (n_resamples, len(c))), axis=1)
-             - np.median(rng.choice(b, (n_resamples, len(b))), axis=1))
+    draws = (np.percentile(rng.choice(c, (n_resamples, len(c))), q, axis=1)
+             - np.percentile(rng.choice(b, (n_resamples, len(b))), q, axis=1))
     return float(np.std(draws, ddof=1))
 
 
@@ -400,7 +401,7 @@ class Shift:
 
 def session_shift(current: Sequence[float], baseline: Sequence[float], *, floor: float,
                   drift_sd: float, drift_df: int | None = None, baseline_sessions: int = 1,
-                  alpha: float = 0.001, seed: int = 0) -> Shift:
+                  alpha: float = 0.001, seed: int = 0, q: float = 50.0) -> Shift:
     """Is ``current`` more than ``floor`` (0.10 = 10%) slower or faster than ``baseline``?
 
     Two sessions minutes apart on a shared machine differ by more than their runs say: the
@@ -415,6 +416,9 @@ def session_shift(current: Sequence[float], baseline: Sequence[float], *, floor:
     ``(|log ratio| - log(1 + floor)) / sd`` against a t distribution with ``drift_df``
     degrees of freedom when the drift was measured over ``drift_df + 1`` sessions, else (an
     assumed drift) a normal one.
+
+    ``q``: compare that percentile instead of the median (95: the tail a user waits on one
+    start in twenty); ``drift_sd`` must then be the drift of that percentile.
     """
     if not (floor >= 0 and drift_sd >= 0 and baseline_sessions >= 1 and 0 < alpha < 1
             and (drift_df is None or drift_df >= 1)):
@@ -423,10 +427,11 @@ def session_shift(current: Sequence[float], baseline: Sequence[float], *, floor:
     cur, base = _checked(current), _checked(baseline)
     if min(cur) <= 0 or min(base) <= 0:
         raise ValueError("timings must be positive to form a ratio")
-    ratio = _median(cur) / _median(base)
+    ratio = (_median(cur) / _median(base)) if q == 50.0 else \
+        percentile(cur, q) / percentile(base, q)
     if min(len(cur), len(base)) < 3:  # a bootstrap of 1 or 2 runs says nothing
         return Shift(ratio, None, 1.0, math.inf, drift_sd, drift_df)
-    sampling = log_median_ratio_sd(cur, base, seed=seed)
+    sampling = log_median_ratio_sd(cur, base, seed=seed, q=q)
     sd = max(sampling, drift_sd * math.sqrt(1 + 1 / baseline_sessions))
     excess = abs(math.log(ratio)) - math.log1p(floor)
     from scipy import stats as sps

@@ -374,8 +374,23 @@ def window_cmd(
                                                "unique prefix).")] = None,
     resources: Annotated[bool, typer.Option("--resources", help="Open on the live system "
                                             "resources panel.")] = False,
+    runtime: Annotated[str | None, typer.Option("--runtime", "-r", help="Open on this "
+                                                "runtime's trend, its newest open change "
+                                                "(or --result) marked.")] = None,
+    metric: Annotated[str | None, typer.Option("--metric", help="The trend's metric: startup "
+                                               "(default), daemon_memory, "
+                                               "per_container_memory or disk.")] = None,
 ) -> None:
-    """Open the results window: history, detail, plots, compare, run and resources."""
+    """Open the results window: overview, history, detail, plots, compare, run and
+    resources."""
     from forge_desktop.cli.gui_entry import window
 
-    raise typer.Exit(window(result, resources))
+    if metric is not None:
+        from forge_desktop.results.history import check_metric
+
+        check_metric(metric)
+    if runtime is not None and not runtime.strip():
+        from forge_desktop.errors import UsageError
+
+        raise UsageError("--runtime must name a runtime, got an empty name")
+    raise typer.Exit(window(result, resources, runtime, metric))

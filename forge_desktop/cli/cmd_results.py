@@ -196,7 +196,9 @@ def results_check(
     as_json: AsJson = False,
     from_dir: From = None,
 ) -> None:
-    """Did the newest results regress against a baseline? Exit 3 if one did significantly."""
+    """Did the newest results regress against a baseline (the pinned one, `forge results
+    baseline set`, else the previous results)? Startup by median and p95. Exit 3 if one did
+    significantly."""
     from rich.console import Group
     from rich.text import Text
 
@@ -214,6 +216,7 @@ def results_check(
         run_check,
     )
     from forge_desktop.results.index import find, load
+    from forge_desktop.results.state import baselines
 
     if max_regression is not None:
         check_max_regression(max_regression)
@@ -231,7 +234,8 @@ def results_check(
         max_regression_pct=max_regression if max_regression is not None
         else settings.get("max_regression_pct", DEFAULT_MAX_REGRESSION_PCT),
         alpha=alpha if alpha is not None else settings.get("alpha", DEFAULT_ALPHA),
-        drift_pct=settings.get("session_drift_pct", DEFAULT_DRIFT_PCT))
+        drift_pct=settings.get("session_drift_pct", DEFAULT_DRIFT_PCT),
+        pinned=baselines() if base is None and last is None else None)
     if as_json:
         _print_json(report.to_json())
     else:
@@ -273,10 +277,120 @@ def results_machines(
     _print_fitted(machines_table(rows, baseline_runtime))
 
 
+# --- changes, ack, baseline -------------------------------------------------------------------
+
+
+def results_changes(
+    runtime: Runtime = None,
+    metric: Annotated[str | None, typer.Option("--metric", help="Only this metric: startup, "
+                                               "daemon_memory, per_container_memory or disk "
+                                               "(default: all).")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only changes since this date "
+                                              "(2026-11-01, local time) or this age (30d, "
+                                              "24h); series are judged over their whole "
+                                              "history.")] = None,
+    as_json: AsJson = False,
+    from_dir: From = None,
+) -> None:
+    """Where each series shifted over the whole history, with what changed at that point."""
+    from forge_desktop.cli.results_format import changes_table
+    from forge_desktop.results.changes import find_changes
+    from forge_desktop.results.history import check_metric, parse_since
+    from forge_desktop.results.index import results_dir
+
+    if metric is not None:
+        check_metric(metric)
+    since_s = parse_since(since) if since is not None else None
+    where = results_dir(from_dir)
+    found = find_changes(where, runtime=runtime, metric=metric, since_s=since_s)
+    if as_json:
+        _print_json({"changes": [c.to_json() for c in found]})
+        return
+    if not found:
+        print(f"no change points in {where}")
+        return
+    _print_fitted(changes_table(found))
+
+
+def results_ack(
+    result_id: Annotated[str, typer.Argument(metavar="RESULT_ID", help="The first result "
+                                             "after the change (id or unique prefix), as "
+                                             "`forge results changes` shows it.")],
+    from_dir: From = None,
+) -> None:
+    """Mark the changes starting at a result as known: the tray does not raise them again."""
+    from forge_desktop.results.changes import ack
+    from forge_desktop.results.index import find, results_dir, scan
+
+    where = results_dir(from_dir)
+    summary = find(scan(where).results, result_id)
+    ack(summary.id, where)
+    print(f"acknowledged the changes starting at {summary.id}")
+
+
+baseline_app = typer.Typer(help="Pin the baseline `forge results check` compares with, per "
+                           "machine and runtime.", no_args_is_help=True)
+
+
+@baseline_app.command("set")
+def baseline_set(
+    result_id: Annotated[str, typer.Argument(metavar="ID", help="A result id or a unique "
+                                             "prefix of one.")],
+    runtime: Annotated[list[str] | None, typer.Option(
+        "-r", "--runtime", help="Pin it for this runtime only (repeatable; default: every "
+        "runtime the result measured).")] = None,
+    from_dir: From = None,
+) -> None:
+    """Pin a result as the baseline of its machine, for each of its runtimes."""
+    from forge_desktop.errors import UsageError
+    from forge_desktop.results.index import find
+    from forge_desktop.results.state import set_baselines
+
+    scan = _open(from_dir)
+    summary = find(scan.results, result_id)
+    measured = list(summary.metrics)
+    chosen = list(dict.fromkeys(runtime)) if runtime else measured
+    missing = [r for r in chosen if r not in measured]
+    if missing or not chosen:
+        raise UsageError(f"{summary.id} has no figures for {', '.join(missing) or 'any runtime'}"
+                         f"; it measured {', '.join(measured) or 'nothing comparable'}")
+    set_baselines(summary.machine, chosen, summary.id)
+    print(f"baseline of {', '.join(chosen)} on {summary.host}: {summary.id}")
+
+
+@baseline_app.command("show")
+def baseline_show(as_json: AsJson = False) -> None:
+    """The pinned baselines."""
+    from forge_desktop.results.index import machine_id, printable
+    from forge_desktop.results.state import baselines
+
+    pins = baselines()
+    if as_json:
+        _print_json([{"machine": machine_id(m), "machine_key": m, "runtime": r, "result_id": i}
+                     for (m, r), i in sorted(pins.items())])
+        return
+    if not pins:
+        print("no baseline pinned: `forge results check` compares with the previous results")
+    for (m, r), i in sorted(pins.items()):
+        print(printable(f"{machine_id(m)}  {r}  {i}"))
+
+
+@baseline_app.command("clear")
+def baseline_clear(runtime: Runtime = None) -> None:
+    """Unpin the baselines (of one runtime with -r): check compares with the previous results."""
+    from forge_desktop.results.state import clear_baselines
+
+    print(f"unpinned {clear_baselines(runtime=runtime)} baseline(s)")
+
+
 def register(results_app: typer.Typer) -> None:
-    """Add list, show, trend, check and machines to the ``results`` group (once)."""
+    """Add list, show, trend, check, machines, changes, ack and baseline to the ``results``
+    group (once)."""
     have = {c.name for c in results_app.registered_commands}
     for name, fn in (("list", results_list), ("show", results_show), ("trend", results_trend),
-                     ("check", results_check), ("machines", results_machines)):
+                     ("check", results_check), ("machines", results_machines),
+                     ("changes", results_changes), ("ack", results_ack)):
         if name not in have:
             results_app.command(name)(fn)
+    if not any(g.name == "baseline" for g in results_app.registered_groups):
+        results_app.add_typer(baseline_app, name="baseline")

@@ -20,9 +20,10 @@ def tray() -> int:
     return run_tray()
 
 
-def window(result_id: str | None, resources: bool) -> int:
+def window(result_id: str | None, resources: bool, runtime: str | None = None,
+           metric: str | None = None) -> int:
     try:
         from forge_desktop.gui.window import run_window
     except ImportError as exc:
         return _gui_missing(exc)
-    return run_window(result_id, resources)
+    return run_window(result_id, resources, runtime, metric)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from rich.console import RenderableType
     from rich.table import Table
 
+    from forge_desktop.results.changes import Change
     from forge_desktop.results.history import CheckReport, CheckRow, MachineRow, Series
     from forge_desktop.results.index import ResultSummary
 
@@ -423,6 +424,9 @@ def check_header(report: CheckReport) -> list[str]:
             base = (f"the previous {c.current.kind} result" if n == 1
                     else f"the previous {n} {c.current.kind} results (pooled)" if n
                     else "nothing (no earlier result)")
+        if c.pinned:
+            base += "; " + ", ".join(f"{n} vs its pinned baseline "
+                                     f"{c.baselines[n][0].id}" for n in c.pinned)
         lines.append(f"{c.group} on {c.current.host}: {c.current.id} ({c.current.kind}, "
                      f"{_local(c.current.created_ts)}) vs {base}")
     return lines
@@ -457,7 +461,7 @@ def check_table(report: CheckReport) -> Table:
         ci = "-" if r.ci is None else f"{r.ci[0]:.2f}x–{r.ci[1]:.2f}x"
         ratio = "-" if r.change_pct is None else f"{1 + r.change_pct / 100:.2f}x"
         n = "-" if not r.n_baseline else f"{r.n_current} vs {r.n_baseline}" \
-            if r.metric == "startup" else f"{r.n_baseline} base"
+            if r.metric.startswith("startup") else f"{r.n_baseline} base"
         table.add_row(*[escape(labels[r.machine])] * several, r.metric, escape(r.runtime),
                       _figure(r.baseline, r.unit), _figure(r.current, r.unit), ratio, ci,
                       _p(r.p_adjusted), n, _drift(r), _VERDICT.get(r.status, r.status),
@@ -467,7 +471,9 @@ def check_table(report: CheckReport) -> Table:
         f"slowdown beyond the {report.max_regression_pct:g}% floor with its {level} interval "
         f"wholly beyond it: the interval allows for the drift between sessions (measured "
         f"over the earlier runs of the runtime, else assumed {report.drift_pct:g}%), and p is "
-        f"Benjamini-Hochberg adjusted over the runtimes checked. Memory and disk: one figure "
+        f"Benjamini-Hochberg adjusted over the runtimes checked. startup_p95: the same test "
+        f"on the p95 (bootstrap of the p95 ratio, drift of earlier p95s; 10 runs a side or "
+        f"more), corrected with the medians. Memory and disk: one figure "
         f"per result against the baseline results' median, same machine only.")
     table.caption_justify = "left"
     return table
@@ -478,8 +484,9 @@ def regression_lines(report: CheckReport) -> list[str]:
     several = len({r.machine for r in report.rows}) > 1
     for r in report.regressions:
         where = f" ({r.host})" if several else ""
-        if r.metric == "startup" and r.ci is not None:
-            lines.append(f"regression: startup on {r.runtime}{where} is {r.change_pct:.1f}% "
+        if r.metric.startswith("startup") and r.ci is not None:
+            what = "startup p95" if r.metric == "startup_p95" else "startup"
+            lines.append(f"regression: {what} on {r.runtime}{where} is {r.change_pct:.1f}% "
                          "slower "
                          f"({_figure(r.current, r.unit)} vs {_figure(r.baseline, r.unit)}; "
                          f"{100 * (1 - report.alpha):g}% CI {r.ci[0]:.2f}x-{r.ci[1]:.2f}x; "
@@ -522,5 +529,32 @@ def machines_table(rows: Sequence[MachineRow], baseline_runtime: str) -> Table:
                      "the same result, median over that machine's results (0.50x: half the "
                      "time). Raw times are not compared across machines. n: results with both "
                      "runtimes.")
+    table.caption_justify = "left"
+    return table
+
+
+def changes_table(changes: Sequence[Change]) -> Table:
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title="Change points", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("Since", "Machine", "Runtime", "Metric", "Setup", "Before", "After", "Change",
+                "q", "What changed", "First result"):
+        table.add_column(col, justify="right" if col in ("Before", "After", "Change", "q")
+                         else "left", no_wrap=col not in ("Setup", "What changed"))
+    for c in changes:
+        unit = "ms" if c.metric == "startup" else "MiB"
+        cause = "; ".join(f"{a.field} {a.before} → {a.after}" for a in c.attribution) or "-"
+        first = escape(c.result_id) + (" [dim](acked)[/dim]" if c.acked else "")
+        table.add_row(escape(c.at), c.machine, escape(c.runtime), c.metric, escape(c.setup),
+                      f"{document.figure_text(c.before, unit)} {unit}",
+                      f"{document.figure_text(c.after, unit)} {unit}",
+                      f"{c.change_pct:+.0f}%", _p(c.q_value), escape(cause), first)
+    table.caption = ("Each series (machine, runtime, metric, setup) is partitioned on its "
+                     "results' log figures; a boundary counts when the raw samples of its two "
+                     "segments differ (Mann-Whitney) and the results' figures differ beyond "
+                     "the 10% floor (t test), q Benjamini-Hochberg adjusted over every series "
+                     "below 0.001. Before/after: segment medians. What changed: fingerprint "
+                     "fields that differ between the last result before and the first after.")
     table.caption_justify = "left"
     return table

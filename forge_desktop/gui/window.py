@@ -1,5 +1,10 @@
 """`forge window`: the results window, where a user reads their benchmark history.
 
+Two pages: the Overview (first: a card per runtime, views/overview.py; a card opens that
+runtime's trend) and the History. The window opens fitted to the screen's available area
+(1280 x 800 at most) and its pages and panels ask for no more than a 1024 x 700 screen gives,
+so switching them never resizes it.
+
 The history table (views/table.py, loaded through the results index: 10,000 results appear in
 a fraction of a second with a warm index) with filters and search; beside it a result's
 detail, plots (pyqtgraph, imported only when a plot is first shown), comparisons, the run
@@ -10,9 +15,11 @@ Keyboard: Ctrl+F search, Ctrl+E export the selected results, Ctrl+R run the benc
 run panel, Esc cancel it, F5 reload, Tab walks filters, table, then the panels.
 
 Ready hook, for ``benchmarks/window_load.py``: when ``FORGE_WINDOW_READY_FILE`` names a file,
-the window writes it once, right after the first paint of the populated history table, with
-a JSON object: ``rows`` shown, ``pid``, ``at_epoch_s`` (``time.time()`` after that paint) and
-``load_ms`` (``PERF``'s ``window.load``: construction, scan, table filled, shown).
+the window writes it once, right after the first paint of the populated page on show (the
+Overview's cards, the history table or the plots), with
+a JSON object: ``rows`` shown, ``pid``, ``at_epoch_s`` (``time.time()`` after that paint),
+``load_ms`` (``PERF``'s ``window.load``: construction, scan, table filled, shown), and the
+``page`` and History ``panel`` on show.
 """
 
 from __future__ import annotations
@@ -60,7 +67,20 @@ from forge_desktop.errors import ForgeError
 from forge_desktop.gui.bridge import Bridge
 from forge_desktop.gui.views.compare import CompareView
 from forge_desktop.gui.views.detail import DetailView
-from forge_desktop.gui.views.history_data import History, HistoryRow, load_document, load_history
+from forge_desktop.gui.views.history_data import (
+    COLUMNS,
+    History,
+    HistoryRow,
+    load_document,
+    load_history,
+)
+from forge_desktop.gui.views.overview import OverviewPage
+from forge_desktop.gui.views.overview_data import (
+    Overview,
+    open_changes_apart,
+    overview,
+    with_changes,
+)
 from forge_desktop.gui.views.resources import ResourcesPanel
 from forge_desktop.gui.views.run_panel import RunPanel
 from forge_desktop.gui.views.table import HistoryFilter, HistoryModel
@@ -69,15 +89,26 @@ from forge_desktop.profiling.perf import PERF
 
 if TYPE_CHECKING:
     from forge_desktop.gui.views.plots import PlotsView
+    from forge_desktop.results.changes import Change
 
 READY_ENV = "FORGE_WINDOW_READY_FILE"
 DATE_CHOICES: tuple[tuple[str, float | None], ...] = (
     ("Any time", None), ("Last 24 hours", 86400.0), ("Last 7 days", 7 * 86400.0),
     ("Last 30 days", 30 * 86400.0), ("Last 365 days", 365 * 86400.0))
-COLUMN_WIDTHS = (130, 80, 150, 300, 150)
+COLUMN_SHARES = (0, 0, 20, 0, 16, 19)
+"""Initial widths of the history's columns where no layout was saved: date and kind as wide as
+their text, these shares of the rest to runtimes, machine and warnings, and the headline what
+is left; the table fits its pane at first open, nothing sideways (texts are elided, whole in
+their tooltips and the detail)."""
+HEADLINE = COLUMNS.index("Headline")
+PREFERRED_SIZE = (1280, 800)
+FRAME_ALLOWANCE = (0, 40)
+"""Room left on the screen for the window manager's title bar and borders, not known before
+the window is shown."""
 EXPORT_FILTERS = {"html": "HTML report (*.html)", "csv": "CSV (*.csv)",
                   "md": "Markdown (*.md)", "json": "JSON (*.json)"}
 TABS = ("detail", "plots", "compare", "run", "resources")
+PAGES = ("overview", "history")
 
 
 def window_settings() -> QSettings:
@@ -103,6 +134,9 @@ class ResultsWindow(QMainWindow):
         self._reload_again: list[str | None] = []
         """A reload asked for while one runs: done after it (with what to select)."""
         self._pending_select: tuple[str | None, str | None] | None = None
+        self._columns_auto = False
+        """The history's columns follow the table's width until the user sizes one."""
+        self._fitting = False
         self.loading: contextlib.ExitStack | None = None
         """Open until the first history is in the table (``run_window`` times it)."""
         self._search_timer = QTimer(self)
@@ -127,8 +161,25 @@ class ResultsWindow(QMainWindow):
         splitter.addWidget(self.tabs)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
+        splitter.setChildrenCollapsible(False)
         self.splitter = splitter
-        self.setCentralWidget(splitter)
+        self.overview = OverviewPage()
+        self.overview.open_trend.connect(self.card_activated)
+        self.overview.grid_host.installEventFilter(self)
+        self.overview_data = Overview("", "", (), 0)
+        self.changes_asked = 0
+        """Generation of the change points asked for (tests wait for ``changes_loaded``)."""
+        self.changes_loaded = 0
+        self.changes_found: list[Change] = []
+        """The open change points, newest first (the trend labels its mark from them)."""
+        self._trend_request: tuple[str | None, str, str | None] | None = None
+        """A trend asked for before the history was read (``forge window --runtime``)."""
+        self.pages = QTabWidget()
+        self.pages.setObjectName("pages")
+        self.pages.setDocumentMode(True)
+        self.pages.addTab(self.overview, "O&verview")
+        self.pages.addTab(splitter, "Histor&y")
+        self.setCentralWidget(self.pages)
         chain = [self.search, self.kind, self.runtime, self.machine, self.date, self.table,
                  self.tabs]
         for a, b in zip(chain, chain[1:], strict=False):
@@ -162,10 +213,14 @@ class ResultsWindow(QMainWindow):
         for text, seconds in DATE_CHOICES:
             self.date.addItem(text, seconds)
         self.date.blockSignals(False)
-        bar = QHBoxLayout()
-        bar.addWidget(self.search, 3)
+        # The search on a line of its own: beside four combos in a narrow pane it was cut
+        # to "S…".
+        combos = QHBoxLayout()
         for combo in (self.kind, self.runtime, self.machine, self.date):
-            bar.addWidget(combo, 1)
+            combos.addWidget(combo, 1)
+        bar = QVBoxLayout()
+        bar.addWidget(self.search)
+        bar.addLayout(combos)
         self.filter_bar = bar
 
     def _build_table(self) -> None:
@@ -186,11 +241,11 @@ class ResultsWindow(QMainWindow):
         rows.setDefaultSectionSize(table.fontMetrics().height() + 8)
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(HEADLINE, QHeaderView.ResizeMode.Stretch)
         header.setSortIndicatorShown(True)
         header.setHighlightSections(False)
-        for column, width in enumerate(COLUMN_WIDTHS):
-            header.resizeSection(column, width)
+        header.sectionResized.connect(self._section_resized)
         table.setSortingEnabled(True)
         table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
         selection = table.selectionModel()
@@ -205,6 +260,7 @@ class ResultsWindow(QMainWindow):
         self.detail = DetailView()
         self.plots_page = QWidget()
         QVBoxLayout(self.plots_page).setContentsMargins(0, 0, 0, 0)
+        self.plots_page.installEventFilter(self)
         self.compare = CompareView(self.bridge)
         self.run_panel = RunPanel(self.bridge)
         self.run_panel.result_saved.connect(lambda rid: self.reload(select=rid))
@@ -254,6 +310,9 @@ class ResultsWindow(QMainWindow):
         self.run_action = self._action(run, "&Run", "Ctrl+R", self.run_benchmark)
         self.cancel_action = self._action(run, "&Cancel", "Esc", self.cancel_or_escape)
         view = bar.addMenu("&View")
+        self._action(view, "&Overview", "Ctrl+1", lambda: self.show_page("overview"))
+        self._action(view, "&History", "Ctrl+2", lambda: self.show_page("history"))
+        view.addSeparator()
         for i, name in enumerate(TABS):
             self._action(view, name.capitalize(), f"Alt+{i + 1}",
                          lambda n=name: self.show_panel(n))
@@ -262,21 +321,39 @@ class ResultsWindow(QMainWindow):
     def _restore(self) -> None:
         settings = window_settings()
         geometry = settings.value("geometry")
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1280, 800)
+        if not (isinstance(geometry, QByteArray) and not geometry.isEmpty()
+                and self.restoreGeometry(geometry)):
+            self.resize(*PREFERRED_SIZE)
+        self.fit_to_screen()
         splitter = settings.value("splitter")
         if not (isinstance(splitter, QByteArray) and self.splitter.restoreState(splitter)):
             width = self.width()
-            self.splitter.setSizes([width * 11 // 20, width * 9 // 20])
+            self.splitter.setSizes([width * 3 // 5, width * 2 // 5])
         header = settings.value("header")
         if isinstance(header, QByteArray) and self.table.horizontalHeader().restoreState(header):
             h = self.table.horizontalHeader()
             self.table.sortByColumn(h.sortIndicatorSection(), h.sortIndicatorOrder())
+        else:
+            self._columns_auto = True
         tab = settings.value("panel")
         if isinstance(tab, str) and tab in ("detail", "plots", "compare"):
-            self.show_panel(tab)
+            self.tabs.setCurrentIndex(TABS.index(tab))
+
+    def fit_to_screen(self) -> None:
+        """No bigger than the available area of the screen the window is on (a geometry
+        saved on a bigger screen, or the preferred size on a small one), and on it."""
+        screen = self.screen() or QApplication.primaryScreen()
+        if screen is None:
+            return
+        area = screen.availableGeometry()
+        width = min(self.width(), area.width() - FRAME_ALLOWANCE[0])
+        height = min(self.height(), area.height() - FRAME_ALLOWANCE[1])
+        if (width, height) != (self.width(), self.height()):
+            self.resize(width, height)
+        x = min(max(self.x(), area.left()), area.right() - width + 1)
+        y = min(max(self.y(), area.top()), area.bottom() - height - FRAME_ALLOWANCE[1] + 1)
+        if (x, y) != (self.x(), self.y()):
+            self.move(x, y)
 
     def save_settings(self) -> None:
         settings = window_settings()
@@ -289,7 +366,8 @@ class ResultsWindow(QMainWindow):
     # -- loading --------------------------------------------------------------------------
     def load(self, select: str | None = None) -> None:
         """Read the history now, on this thread (tests; ``reload`` reads it in a worker)."""
-        self.populate(load_history(self.directories), select)
+        history = load_history(self.directories)
+        self.populate(history, overview(history.rows), select)
 
     def reload(self, select: str | None = None) -> None:
         """Rescan the store in a worker thread (F5, after a run); the table keeps its sort,
@@ -301,9 +379,13 @@ class ResultsWindow(QMainWindow):
         self.count_label.setText("Reloading…" if self.loads else "Reading the results…")
         dirs = list(self.directories)
 
-        def done(history: History) -> None:
+        def read() -> tuple[History, Overview]:
+            history = load_history(dirs)
+            return history, overview(history.rows)
+
+        def done(found: tuple[History, Overview]) -> None:
             self._reloading = False
-            self.populate(history, select)
+            self.populate(*found, select=select)
             again, self._reload_again = self._reload_again, []
             if again:
                 self.reload(again[0])
@@ -314,12 +396,13 @@ class ResultsWindow(QMainWindow):
             self.count_label.setText("No results")
             self.statusBar().showMessage(f"Could not read the results: {error}", 15000)
 
-        in_thread(self.bridge, "scan", lambda: load_history(dirs), done, failed)
+        in_thread(self.bridge, "scan", read, done, failed)
 
-    def populate(self, history: History, select: str | None = None) -> None:
-        """Show ``history``; select ``select`` (an id), else keep the current result, else
-        the newest. Before the first populated paint the selection waits for that paint:
-        reading a result and drawing its detail is not on the way to a populated table."""
+    def populate(self, history: History, view: Overview, select: str | None = None) -> None:
+        """Show ``history`` and the Overview's cards ``view``; select ``select`` (an id),
+        else keep the current result, else the newest. Before the first populated paint the
+        selection waits for that paint: reading a result and drawing its detail is not on the
+        way to a populated page. The change points are asked for then, in a worker."""
         current = self.current_row()
         keep = select or (current.id if current else None)
         self.history = history
@@ -333,12 +416,18 @@ class ResultsWindow(QMainWindow):
             print(f"forge window: warning: {note}", file=sys.stderr)
         if self.plots is not None:
             self.plots.set_history(history.rows)
+        self.overview_data = view
+        self.overview.set_overview(view)
+        if not self.loads and self._trend_request is not None and self.plots is not None:
+            runtime, metric, mark = self._trend_request  # now on the Overview's machine
+            self.plots.show_trend(runtime, metric, view.machine or None, mark)
         self.loads += 1
         self._loaded()
         if not self.ready:
             self._pending_select = (keep, select)  # done after the first paint
         else:
             self._select_after_load(keep, select)
+            self.ask_changes()
 
     def _loaded(self) -> None:
         if self.loading is not None:  # the first history is in the table: window.load ends
@@ -451,11 +540,78 @@ class ResultsWindow(QMainWindow):
                            ) -> None:
         self.compare.set_selection(self.selected_rows())
 
-    # -- panels ---------------------------------------------------------------------------
+    # -- the Overview's change points -----------------------------------------------------
+    def ask_changes(self) -> None:
+        """Find the open change points in a worker (the whole history: after the cards are
+        on screen), then show them on the cards."""
+        self.changes_asked += 1
+        generation = self.changes_asked
+        dirs = list(self.directories)
+
+        def done(found: list[Change]) -> None:
+            if generation != self.changes_asked:
+                return
+            self.changes_found = found
+            self.overview_data = with_changes(self.overview_data, found)
+            shown = sum(len(c.changes) for c in self.overview_data.cards)
+            self.overview.set_changes(self.overview_data, "" if shown else
+                                      "No open change points on this machine.")
+            self.changes_loaded = generation
+            if self.plots is not None:
+                self.plots.set_changes(found)
+            self._trend_after_changes(found)
+
+        def failed(error: BaseException) -> None:
+            if generation == self.changes_asked:
+                self.overview.set_changes(self.overview_data,
+                                          f"Could not look for change points: {error}")
+                self.changes_loaded = generation
+
+        in_thread(self.bridge, "changes", lambda: open_changes_apart(dirs), done, failed)
+
+    # -- pages and panels -----------------------------------------------------------------
+    def show_page(self, name: str) -> None:
+        self.pages.setCurrentIndex(PAGES.index(name))
+
     def show_panel(self, name: str) -> None:
         pages = {"detail": self.detail, "plots": self.plots_page, "compare": self.compare,
                  "run": self.run_panel, "resources": self.resources}
+        self.show_page("history")
         self.tabs.setCurrentWidget(pages[name])
+
+    def show_trend(self, runtime: str | None, metric: str = "startup",
+                   mark: str | None = None) -> PlotsView:
+        """The History page's trend of ``metric`` for ``runtime`` (every runtime: None) on
+        the Overview's machine, the change starting at result ``mark`` marked."""
+        self.show_panel("plots")
+        plots = self.ensure_plots()
+        plots.show_trend(runtime, metric, self.overview_data.machine or None, mark)
+        return plots
+
+    def card_activated(self, runtime: str) -> None:
+        """A card's click: its trend, its newest open change marked."""
+        card = self.overview_data.card(runtime)
+        changes = card.changes if card else ()
+        self.show_trend(runtime, "startup", changes[0].result_id if changes else None)
+
+    def request_trend(self, runtime: str | None, metric: str, mark: str | None) -> None:
+        """`forge window --runtime/--metric`: that trend now, on the Overview's machine once
+        the history is read, and (without ``mark``) the newest open change of the series
+        marked once the change points are known."""
+        self._trend_request = (runtime, metric, mark)
+        self.show_trend(runtime, metric, mark)
+
+    def _trend_after_changes(self, found: list[Change]) -> None:
+        if self._trend_request is None or self.plots is None:
+            return
+        runtime, metric, mark = self._trend_request
+        self._trend_request = None  # asked for once: later reloads leave the trend alone
+        if mark is None:
+            newest = next((c for c in found if c.metric == metric
+                           and (runtime is None or c.runtime == runtime)), None)
+            if newest is not None:
+                self.plots.show_trend(runtime, metric, self.overview_data.machine or None,
+                                      newest.result_id)
 
     def _panel_shown(self) -> None:
         if self.tabs.currentWidget() is self.plots_page and self.plots is None:
@@ -467,6 +623,7 @@ class ResultsWindow(QMainWindow):
             from forge_desktop.gui.views.plots import PlotsView
 
             self.plots = PlotsView(self.bridge)
+            self.plots.set_changes(self.changes_found)
             layout = self.plots_page.layout()
             assert layout is not None
             layout.addWidget(self.plots)
@@ -544,15 +701,38 @@ class ResultsWindow(QMainWindow):
         self.ensure_plots().export_dialog()
 
     # -- Qt events ------------------------------------------------------------------------
+    def _fit_columns(self) -> None:
+        """The history's columns, to the table's width."""
+        room = self.table.viewport().width()
+        header, metrics = self.table.horizontalHeader(), self.table.fontMetrics()
+        pad = 16
+        fixed = {0: metrics.horizontalAdvance("2026-12-31 23:59") + pad,
+                 1: metrics.horizontalAdvance("compare") + pad}
+        rest = room - sum(fixed.values())
+        self._fitting = True
+        for column, share in enumerate(COLUMN_SHARES):
+            if column != HEADLINE:  # it stretches
+                header.resizeSection(column, fixed.get(column, rest * share // 100))
+        self._fitting = False
+
+    def _section_resized(self, column: int, _old: int, _new: int) -> None:
+        if not self._fitting and column != HEADLINE:  # the user's width: kept
+            self._columns_auto = False
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802
+        if self._columns_auto and event.type() == QEvent.Type.Resize \
+                and watched is self.table.viewport() and self.table.viewport().width() > 100:
+            self._fit_columns()
         if not self.ready and self.loads and event.type() == QEvent.Type.Paint \
-                and watched is self.table.viewport():
+                and watched in (self.table.viewport(), self.overview.grid_host,
+                                self.plots_page):
             self.ready = True
             QTimer.singleShot(0, self._write_ready)
             if self._pending_select is not None:
                 keep, select = self._pending_select
                 self._pending_select = None
                 QTimer.singleShot(0, lambda: self._select_after_load(keep, select))
+            QTimer.singleShot(0, self.ask_changes)
         return super().eventFilter(watched, event)
 
     def _write_ready(self) -> None:
@@ -561,7 +741,8 @@ class ResultsWindow(QMainWindow):
             return
         load = PERF.summary().get("window.load", {})
         info = {"rows": self.proxy.rowCount(), "pid": os.getpid(), "at_epoch_s": time.time(),
-                "load_ms": load.get("total_ms")}
+                "load_ms": load.get("total_ms"), "page": PAGES[self.pages.currentIndex()],
+                "panel": TABS[self.tabs.currentIndex()]}
         try:
             tmp = Path(f"{target}.tmp")
             tmp.write_text(json.dumps(info))
@@ -589,8 +770,11 @@ class ResultsWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def run_window(result_id: str | None = None, resources: bool = False) -> int:
-    """Entry point of `forge window`; returns the exit code."""
+def run_window(result_id: str | None = None, resources: bool = False,
+               runtime: str | None = None, metric: str | None = None) -> int:
+    """Entry point of `forge window`; returns the exit code. ``runtime`` or ``metric``: open
+    at that trend (startup by default), ``result_id`` marked as the change (else the newest
+    open change of that series)."""
     app = QApplication.instance() or QApplication([APP_ID])  # WM_CLASS = the app id
     assert isinstance(app, QApplication)
     app.setApplicationName(APP_NAME)
@@ -604,6 +788,8 @@ def run_window(result_id: str | None = None, resources: bool = False) -> int:
     window.loading = loading
     if resources:
         window.show_panel("resources")
+    elif runtime or metric:
+        window.request_trend(runtime, metric or "startup", result_id)
     elif result_id:
         window.show_panel("detail")
     window.show()

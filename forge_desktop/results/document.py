@@ -169,6 +169,14 @@ def median_ms(entry: Mapping[str, Any]) -> float | None:
     return real(mapping(entry.get("stats")).get("median_ms"))
 
 
+def ci95_ms(entry: Mapping[str, Any]) -> tuple[float, float] | None:
+    """The 95% confidence interval of the median startup (or load) time, ms."""
+    bounds = [real(v) for v in items(mapping(entry.get("stats")).get("ci95_ms"))]
+    if len(bounds) != 2 or bounds[0] is None or bounds[1] is None:
+        return None
+    return bounds[0], bounds[1]
+
+
 def per_container_bytes(entry: Mapping[str, Any]) -> float | None:
     """Memory: bytes per running container; disk: bytes one created container adds."""
     return real(entry.get("per_container_bytes"))

@@ -305,6 +305,8 @@ class Comparison:
     baselines: dict[str, tuple[ResultSummary, ...]]
     explicit: bool
     history: dict[str, tuple[ResultSummary, ...]] = field(default_factory=dict)
+    pinned: tuple[str, ...] = ()
+    """Runtimes compared with the baseline pinned for them (``forge results baseline set``)."""
 
 
 @dataclass(frozen=True)
@@ -362,6 +364,7 @@ class CheckReport:
                              "current": c.current.id,
                              "current_kind": c.current.kind,
                              "baseline": "given" if c.explicit else "previous results",
+                             "pinned": list(c.pinned),
                              "baselines": {k: [s.id for s in v]
                                            for k, v in c.baselines.items()}}
                             for c in self.comparisons],
@@ -406,7 +409,8 @@ def _same_setup(group: str, runtime: str, a: ResultSummary, b: ResultSummary) ->
 
 
 def plan_check(results: Sequence[ResultSummary], baseline: ResultSummary | None = None,
-               last: int = DEFAULT_LAST) -> tuple[list[Comparison], list[str]]:
+               last: int = DEFAULT_LAST, pinned: Mapping[tuple[str, str], str] | None = None
+               ) -> tuple[list[Comparison], list[str]]:
     """Which results to compare (one comparison per machine and metric group), and notes.
 
     Every machine is checked against its own history (results copied from several machines
@@ -415,7 +419,9 @@ def plan_check(results: Sequence[ResultSummary], baseline: ResultSummary | None 
     the group (and newer than an explicit baseline); per runtime, the baseline is the
     explicit one or the previous ``last`` results of the current's kind on that machine that
     measured the runtime (for startup: timed the same way, ``network/via``), and the history
-    is the previous ``DRIFT_HISTORY`` of those."""
+    is the previous ``DRIFT_HISTORY`` of those. ``pinned``: (machine key, runtime) -> the id of
+    the baseline pinned for them, used instead of the previous results when no explicit
+    baseline is given."""
     ordered = newest_first(results)
     notes: list[str] = []
     if baseline is not None:
@@ -430,7 +436,7 @@ def plan_check(results: Sequence[ResultSummary], baseline: ResultSummary | None 
     comparisons = []
     for machine in wanted:
         comparisons += _plan_machine([s for s in ordered if s.machine == machine], baseline,
-                                     last, notes)
+                                     last, notes, pinned or {})
     if not comparisons and not notes:
         notes.append("no result with startup, memory or disk figures to check")
     return comparisons, notes
@@ -452,7 +458,7 @@ def _earlier(group: str, current: ResultSummary, carriers: Sequence[ResultSummar
 
 
 def _plan_machine(local: list[ResultSummary], baseline: ResultSummary | None, last: int,
-                  notes: list[str]) -> list[Comparison]:
+                  notes: list[str], pinned: Mapping[tuple[str, str], str]) -> list[Comparison]:
     comparisons = []
     for group in GROUPS:
         carriers = [s for s in local if _carries(s, group)]
@@ -474,9 +480,37 @@ def _plan_machine(local: list[ResultSummary], baseline: ResultSummary | None, la
             continue
         current = carriers[0]
         history = _earlier(group, current, carriers, max(last, DRIFT_HISTORY))
-        comparisons.append(Comparison(group, current, {k: v[:last] for k, v in history.items()},
-                                      False, {k: v[:DRIFT_HISTORY] for k, v in history.items()}))
+        bases = {k: v[:last] for k, v in history.items()}
+        chosen = _pinned(group, current, local, pinned, notes)
+        comparisons.append(Comparison(group, current, {**bases, **chosen}, False,
+                                      {k: v[:DRIFT_HISTORY] for k, v in history.items()},
+                                      tuple(sorted(chosen))))
     return comparisons
+
+
+def _pinned(group: str, current: ResultSummary, local: Sequence[ResultSummary],
+            pinned: Mapping[tuple[str, str], str], notes: list[str]
+            ) -> dict[str, tuple[ResultSummary, ...]]:
+    """Per runtime of ``current`` with a baseline pinned on this machine: that result, when
+    it is still in the store, older than ``current`` and carries the group's figures."""
+    by_id = {s.id: s for s in local}
+    found: dict[str, tuple[ResultSummary, ...]] = {}
+    for name, figures in current.metrics.items():
+        pin = pinned.get((current.machine, name))
+        if pin is None or not any(m in figures for m in GROUPS[group]):
+            continue
+        base = by_id.get(pin)
+        if base is None:
+            notes.append(f"the baseline pinned for {name}, {pin}, is not among these results "
+                         "(removed?); compared with the previous results")
+        elif not any(m in base.metrics.get(name, {}) for m in GROUPS[group]):
+            continue  # pinned for another group (a memory result, checking startup)
+        elif _order(base) >= _order(current):
+            notes.append(f"{group}: {current.id} is the baseline pinned for {name}; nothing "
+                         "newer to compare with it")
+        else:
+            found[name] = (base,)
+    return found
 
 
 def _call(change_pct: float, p_adjusted: float | None, max_regression_pct: float,
@@ -495,11 +529,13 @@ def startup_row(runtime: str, current: Sequence[float], baseline: Sequence[float
                 max_regression_pct: float = DEFAULT_MAX_REGRESSION_PCT,
                 alpha: float = DEFAULT_ALPHA, drift_pct: float = DEFAULT_DRIFT_PCT,
                 history: Sequence[float] = (), baseline_sessions: int = 1,
-                current_id: str = "", baseline_ids: tuple[str, ...] = ()) -> CheckRow:
+                current_id: str = "", baseline_ids: tuple[str, ...] = (),
+                q: float = 50.0) -> CheckRow:
     """Startup of one runtime against its baseline samples (``baseline_sessions`` results
     pooled). The drift between sessions is measured from ``history``, the medians of earlier
     sessions (at least ``MIN_DRIFT_SESSIONS``, else ``drift_pct`` is assumed). Judged alone
-    here; :func:`decide` corrects the p-values of all the rows of a check together."""
+    here; :func:`decide` corrects the p-values of all the rows of a check together. ``q``: 95
+    compares the p95 instead (row ``startup_p95``; ``history`` then holds earlier p95s)."""
     from forge_desktop.bench import stats
 
     if len(history) >= MIN_DRIFT_SESSIONS:
@@ -509,13 +545,17 @@ def startup_row(runtime: str, current: Sequence[float], baseline: Sequence[float
         drift_sd, df, sessions = math.log1p(drift_pct / 100), None, 0
     shift = stats.session_shift(current, baseline, floor=max_regression_pct / 100,
                                 drift_sd=drift_sd, drift_df=df,
-                                baseline_sessions=baseline_sessions, alpha=alpha)
+                                baseline_sessions=baseline_sessions, alpha=alpha, q=q)
     change = 100 * (shift.ratio - 1)
     status, reason = _call(change, shift.p_value, max_regression_pct, alpha)
-    return CheckRow("startup", runtime, "ms", stats.median(current), stats.median(baseline),
-                    change, shift.ci, shift.p_value, shift.p_value, len(current),
-                    len(baseline), status, reason, current_id, baseline_ids,
-                    100 * math.expm1(drift_sd), sessions)
+    if q == 50.0:
+        metric, now, base = "startup", stats.median(current), stats.median(baseline)
+    else:
+        metric, now, base = (f"startup_p{q:g}", stats.percentile(current, q),
+                             stats.percentile(baseline, q))
+    return CheckRow(metric, runtime, "ms", now, base, change, shift.ci, shift.p_value,
+                    shift.p_value, len(current), len(baseline), status, reason, current_id,
+                    baseline_ids, 100 * math.expm1(drift_sd), sessions)
 
 
 def size_row(metric: str, runtime: str, current: float, baseline: Sequence[float],
@@ -550,12 +590,15 @@ def decide(rows: Sequence[CheckRow], max_regression_pct: float,
 def run_check(results: Sequence[ResultSummary], load: Callable[[ResultSummary], Mapping[str, Any]],
               *, baseline: ResultSummary | None = None, last: int = DEFAULT_LAST,
               max_regression_pct: float = DEFAULT_MAX_REGRESSION_PCT,
-              alpha: float = DEFAULT_ALPHA, drift_pct: float = DEFAULT_DRIFT_PCT) -> CheckReport:
-    """Compare the newest results with their baseline, metric by metric, runtime by runtime."""
+              alpha: float = DEFAULT_ALPHA, drift_pct: float = DEFAULT_DRIFT_PCT,
+              pinned: Mapping[tuple[str, str], str] | None = None) -> CheckReport:
+    """Compare the newest results with their baseline, metric by metric, runtime by runtime:
+    startup by its median and by its p95, memory and disk by their figures. ``pinned``: the
+    baselines pinned per machine and runtime (results/state.py)."""
     check_max_regression(max_regression_pct)
     check_alpha(alpha)
     check_last(last)
-    comparisons, notes = plan_check(results, baseline, last)
+    comparisons, notes = plan_check(results, baseline, last, pinned)
     report = CheckReport(max_regression_pct, alpha, drift_pct, comparisons, notes=notes)
     docs: dict[str, Mapping[str, Any]] = {}
 
@@ -572,6 +615,10 @@ def run_check(results: Sequence[ResultSummary], load: Callable[[ResultSummary], 
                 if metric in cur.metrics[name]:
                     row = _compare(comp, name, metric, doc, report)
                     rows.append(replace(row, host=cur.host, machine=machine_id(cur.machine)))
+                    if metric == "startup" and row.p_value is not None:
+                        tail = _compare_tail(comp, name, doc, report)
+                        rows.append(replace(tail, host=cur.host,
+                                            machine=machine_id(cur.machine)))
     report.rows = decide(rows, max_regression_pct, alpha)
     return report
 
@@ -594,7 +641,8 @@ def _compare(comp: Comparison, name: str, metric: str,
     if metric != "startup":
         return size_row(metric, name, value, [s.metrics[name][metric] for s in bases],
                         report.max_regression_pct, cur.id, ids)
-    if comp.explicit and not _same_setup("startup", name, cur, bases[0]):
+    if (comp.explicit or name in comp.pinned) and not _same_setup("startup", name, cur,
+                                                                  bases[0]):
         return missing("not comparable", f"timed differently: {cur.setups.get(name)} vs "
                        f"{bases[0].setups.get(name)}", bases[0].metrics[name][metric])
     current = startup_samples(doc(cur), name)
@@ -607,3 +655,35 @@ def _compare(comp: Comparison, name: str, metric: str,
     return startup_row(name, current, pooled, max_regression_pct=report.max_regression_pct,
                        alpha=report.alpha, drift_pct=report.drift_pct, history=history,
                        baseline_sessions=len(bases), current_id=cur.id, baseline_ids=ids)
+
+
+TAIL_MIN_RUNS = 10
+"""Runs on each side before a p95 is compared: with fewer, the p95 is the slowest run or
+two, and its bootstrap says little."""
+
+
+def _compare_tail(comp: Comparison, name: str,
+                  doc: Callable[[ResultSummary], Mapping[str, Any]],
+                  report: CheckReport) -> CheckRow:
+    """The startup p95 of one runtime against its baseline's (pooled runs): the same
+    minimum-effect test as the median's, on the p95 (its bootstrap sd, the drift of earlier
+    sessions' p95), so both go through the same Benjamini-Hochberg correction."""
+    from forge_desktop.bench import stats
+
+    cur = comp.current
+    bases = [s for s in comp.baselines.get(name, ()) if "startup" in s.metrics.get(name, {})]
+    ids = tuple(s.id for s in bases)
+    current = startup_samples(doc(cur), name)
+    pooled = [x for s in bases for x in startup_samples(doc(s), name)]
+    if min(len(current), len(pooled)) < TAIL_MIN_RUNS:
+        return CheckRow("startup_p95", name, "ms",
+                        stats.percentile(current, 95) if current else None,
+                        stats.percentile(pooled, 95) if pooled else None, None, None, None,
+                        None, len(current), len(pooled), "not comparable",
+                        f"p95 needs {TAIL_MIN_RUNS} runs a side", cur.id, ids)
+    history = [stats.percentile(xs, 95) for s in comp.history.get(name, ())
+               if (xs := startup_samples(doc(s), name))]
+    return startup_row(name, current, pooled, max_regression_pct=report.max_regression_pct,
+                       alpha=report.alpha, drift_pct=report.drift_pct, history=history,
+                       baseline_sessions=len(bases), current_id=cur.id, baseline_ids=ids,
+                       q=95.0)

@@ -7,7 +7,6 @@ import contextlib
 import io
 import json
 import os
-import select
 import shutil
 import signal
 import subprocess
@@ -27,6 +26,7 @@ from PIL import Image, ImageChops
 from forge_desktop import APP_ID
 from tests.engines import wait_for
 from tests.gui.conftest import ARTIFACTS, REPO, NotifyServer
+from tests.gui.xvfb import start_xvfb
 from tests.integration.conftest import labelled, oci_leftovers
 
 
@@ -332,38 +332,6 @@ def test_no_tray_host_says_so_once_and_keeps_working(tmp_path: Path,
                 proc.wait()
             display.stop()
             shutil.rmtree(home, ignore_errors=True)
-
-
-@dataclass
-class Display:
-    name: str
-    proc: subprocess.Popen[bytes]
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
-def start_xvfb() -> Display:
-    """A second Xvfb on a display number it picks itself (-displayfd: free whatever other
-    sessions run), returned once it accepts connections (it writes the number then)."""
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_fd), "-screen", "0",
-                             "800x600x24", "-nolisten", "tcp"], pass_fds=(write_fd,),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_fd)
-    number = b""
-    deadline = time.monotonic() + 30
-    with os.fdopen(read_fd, "rb") as pipe:
-        while not number.endswith(b"\n"):
-            ready, _, _ = select.select([pipe], [], [], max(0.0, deadline - time.monotonic()))
-            chunk = os.read(pipe.fileno(), 16) if ready else b""
-            if not chunk:
-                proc.kill()
-                proc.wait()
-                raise AssertionError("the second Xvfb did not come up within 30 s")
-            number += chunk
-    return Display(f":{int(number)}", proc)
 
 
 def test_the_tray_menu_honours_config_toml(desktop_env: dict[str, str], tmp_path: Path,

@@ -345,6 +345,65 @@ def test_window_opens_on_a_generated_history(qapp: QApplication, history: list[d
     screenshot(window, "history")
 
 
+def test_the_overview_shows_a_card_per_runtime_and_a_click_opens_its_trend(
+        qapp: QApplication, history: list[dict[str, Any]],
+        open_window: Callable[[], ResultsWindow]) -> None:
+    window = open_window()
+    assert window.pages.currentWidget() is window.overview  # the first page
+    newest = max((d for d in history if d["kind"] != "profile"),
+                 key=lambda d: d["created_at"])
+    host = newest["environment"]["host"]
+    view = window.overview_data
+    assert view.host == host
+    assert window.overview.heading.text() == view.title() and host in view.title()
+    mine = [d for d in history if d["kind"] != "profile" and d["environment"]["host"] == host]
+    assert sorted(window.overview.cards) == sorted({e["runtime"] for d in mine
+                                                    for e in d["runtimes"]})
+    with_memory = 0
+    for name, widget in window.overview.cards.items():
+        timed = [d for d in mine if d["kind"] in ("startup", "compare")
+                 and any(e["runtime"] == name for e in d["runtimes"])]
+        latest = max(timed, key=lambda d: d["created_at"])
+        entry = next(e for e in latest["runtimes"] if e["runtime"] == name)
+        lo, hi = entry["stats"]["ci95_ms"]
+        assert widget.median.text() == (f"{entry['stats']['median_ms']:,.0f} ms "
+                                        f"[{lo:,.0f}–{hi:,.0f}]")
+        assert widget.sparkline.values[-1] == entry["stats"]["median_ms"]
+        assert 1 < len(widget.sparkline.values) <= 30
+        memory = [d for d in mine if d["kind"] in ("memory", "compare")
+                  and any(e["runtime"] == name for e in d["runtimes"])]
+        if memory:
+            newest_mem = max(memory, key=lambda d: d["created_at"])
+            e = next(e for e in newest_mem["runtimes"] if e["runtime"] == name)
+            per = (e["memory"] if newest_mem["kind"] == "compare" else e)["per_container_bytes"]
+            assert widget.memory.text() == f"memory: {per / 1048576:,.1f} MiB per container"
+            with_memory += 1
+        else:
+            assert widget.memory.text() == "memory: not measured"
+    assert with_memory >= 2  # the generated history has memory results of docker and podman
+    screenshot(window, "overview")
+
+    name = sorted(window.overview.cards)[-1]
+    card = window.overview.cards[name]
+    drawn = window.plots.trend_drawn if window.plots else 0
+    QTest.mouseClick(card, Qt.MouseButton.LeftButton)
+    assert window.pages.currentIndex() == 1 and window.tabs.currentWidget() is window.plots_page
+    plots = window.ensure_plots()
+    assert plots.tabs.currentWidget() is plots.plots["trend"]
+    assert plots.runtime_box.currentData() == name
+    assert plots.machine_box.currentData() == view.machine
+    spin_until(lambda: plots.trend_drawn > drawn, 30)
+    trend = plots.plots["trend"]
+    assert trend.hover_texts and all(t.startswith(name) for t in trend.hover_texts)
+    # Enter on a focused card does the same
+    window.show_page("overview")
+    other = window.overview.cards[sorted(window.overview.cards)[0]]
+    other.setFocus()
+    QTest.keyClick(other, Qt.Key.Key_Return)
+    assert window.pages.currentIndex() == 1
+    assert plots.runtime_box.currentData() == other.card.runtime
+
+
 def test_sorting_and_filtering_give_the_right_rows(
         qapp: QApplication, history: list[dict[str, Any]],
         open_window: Callable[[], ResultsWindow]) -> None:
@@ -1040,6 +1099,38 @@ def test_forge_window_command_opens_a_populated_window(
     assert (tmp_path / "xdg" / APP_ID / "window.ini").exists()
 
 
+def test_forge_window_opens_at_a_runtimes_trend(history: list[dict[str, Any]],
+                                                forge_home: Path, tmp_path: Path) -> None:
+    """`forge window --runtime R --metric M` (what the tray's change notification runs):
+    the History page's trend; a bad metric or an empty runtime is one line, exit 2."""
+    ready = tmp_path / "ready.json"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", READY_ENV: str(ready),
+           "XDG_CONFIG_HOME": str(tmp_path / "xdg"), "FORGE_HOME": str(forge_home)}
+    proc = subprocess.Popen([sys.executable, "-m", "forge_desktop", "window", "--runtime",
+                             "docker", "--metric", "startup"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert ready.exists(), (proc.stderr.read() if proc.stderr and proc.poll() is not None
+                                else "no ready file")
+        info = json.loads(ready.read_text())
+        assert info["rows"] == len(history)
+        assert (info["page"], info["panel"]) == ("history", "plots")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    for args, message in ((("--metric", "speed"), "forge: error: --metric must be one of "
+                           "startup, daemon_memory, per_container_memory, disk, got 'speed'"),
+                          (("--runtime", " "), "forge: error: --runtime must name a runtime, "
+                           "got an empty name")):
+        bad = run_forge("window", *args, env=env)
+        assert bad.returncode == 2 and bad.stderr.strip() == message, bad.stderr
+
+
 def test_the_window_module_does_not_import_pyqtgraph_until_a_plot_is_shown() -> None:
     code = ("import sys, forge_desktop.gui.window, forge_desktop.gui.tray; "
             "print(sorted(m for m in ('pyqtgraph', 'numpy', 'scipy') if m in sys.modules))")
@@ -1090,3 +1181,83 @@ def test_cancel_from_the_window_stops_every_kind(
                 if c.startswith(f"forge-{os.getpid()}-")]
     assert window.model.rowCount() == len(history)  # nothing saved
     assert panel.run_button.isEnabled() and not panel.cancel_button.isEnabled()
+
+
+# --- a small screen ---------------------------------------------------------------------------
+
+SMALL_SCREEN = (1024, 700)
+
+
+def _fit_child(mode: str, *args: str, display: str, env: dict[str, str]) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, "-m", "tests.gui.window_fit", mode, *args],
+                          cwd=REPO, env={**env, "DISPLAY": display}, capture_output=True,
+                          text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return found
+
+
+def test_the_window_fits_a_1024x700_screen_and_keeps_its_size(
+        history: list[dict[str, Any]], forge_home: Path, tmp_path: Path) -> None:
+    """On an X server of its own with one 1024 x 700 screen (no window manager: the frame is
+    the window), `forge window`'s first open fits the screen, on the Overview; no page, panel
+    or plot changes its size; the history, its search and a 3-runtime result's detail fit
+    the width; a geometry saved bigger than the screen is fitted at the next open."""
+    from tests.gui.xvfb import start_xvfb
+
+    display = start_xvfb("{}x{}x24".format(*SMALL_SCREEN))
+    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+    env.update({"QT_QPA_PLATFORM": "xcb", "FORGE_HOME": str(forge_home),
+                "XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+    chosen = next(d for d in reversed(history) if d["kind"] == "compare"
+                  and len(d["runtimes"]) == 3)
+    try:
+        first = _fit_child("open", chosen["id"], display=display.name, env=env)
+        _fit_child("oversize", display=display.name, env=env)
+        again = _fit_child("open", chosen["id"], display=display.name, env=env)
+    finally:
+        display.stop()
+    for run in (first, again):
+        assert run["available"] == [0, 0, *SMALL_SCREEN]
+        x, y, w, h = run["frame"]
+        assert x >= 0 and y >= 0 and x + w <= SMALL_SCREEN[0] and y + h <= SMALL_SCREEN[1], \
+            run["frame"]
+        assert w >= 0.9 * SMALL_SCREEN[0] and h >= 0.8 * SMALL_SCREEN[1], run["frame"]
+        assert run["page"] == 0  # the Overview first
+        # every page, panel and plot tab: the size of the first open
+        assert all(s == [w, h] for s in run["sizes"].values()), run["sizes"]
+        assert {"history", "detail", "plots", "plots/trend", "compare", "run", "resources",
+                "overview-again"} <= set(run["sizes"])
+        # the cards wrap within the page: none beyond its right edge, on one row here
+        cards = run["cards"]
+        assert sorted(cards) == ["docker", "podman", "runc"]
+        assert all(cx >= 0 and cx + cw <= run["overview_width"]
+                   for cx, _cy, cw, _ch in cards.values()), cards
+        assert len({cy for _cx, cy, _cw, _ch in cards.values()}) == 1, cards
+        # nothing sideways: the history table, its search (whole placeholder) and the detail
+        assert not run["history_sideways"]
+        assert run["search"]["width"] >= run["search"]["placeholder"], run["search"]
+        tables = run["detail_tables"]
+        assert len(tables) >= 2, tables
+        assert not run["detail_scroll_sideways"]
+        for t in tables:
+            assert not t["sideways"] and t["columns"] <= t["viewport"], t
+        assert any(t["stacked"] for t in tables), tables  # 3 runtimes x 7 figures: stacked
+        assert run["after_card"] == {"page": 1, "panel": "plots", "size": [w, h]}
+
+
+def test_the_screenshots_script_renders_the_overview_and_the_marked_trend(
+        tmp_path: Path) -> None:
+    """scripts/screenshots.py on its own 1024 x 700 Xvfb: its synthetic docker step is found
+    by the window's change points, shown on docker's card, and marked on the trend a click on
+    the card opens (the script fails otherwise); both PNGs are drawn at the window's size."""
+    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "screenshots.py"), "--out",
+                           str(tmp_path / "img")], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-1000:]
+    for name in ("overview.png", "trend-change.png"):
+        image = QImage(str(tmp_path / "img" / name))
+        assert image.width() <= SMALL_SCREEN[0] and image.height() <= SMALL_SCREEN[1]
+        assert image.width() >= 0.9 * SMALL_SCREEN[0], image.size()
+        assert distinct_colours(image) > 50, name

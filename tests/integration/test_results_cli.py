@@ -61,7 +61,8 @@ def test_history_of_two_real_runs(forge_home: Path, two_runs: list[dict[str, Any
     # the same runtime twice: `check` compares them (whether two sessions of 8 runs agree is
     # test_two_identical_sessions_are_not_a_regression's business, with 20 runs and sized)
     report = json.loads(run_forge("results", "check", "--json").stdout)
-    (row,) = report["rows"]
+    row, tail = report["rows"]
+    assert (tail["metric"], tail["status"]) == ("startup_p95", "not comparable")  # 8 runs
     assert row["metric"] == "startup" and row["runtime"] == "runc"
     assert row["current_id"] == second["id"] and row["baseline_ids"] == [first["id"]]
     assert row["n_current"] == 8 and row["n_baseline"] == 8
@@ -131,8 +132,10 @@ def test_two_identical_sessions_are_not_a_regression(forge_home: Path) -> None:
         assert needle in proc.stdout, needle
     report = json.loads(run_forge("results", "check", "--last", "1", "--json",
                                   check=True).stdout)
-    rows = {r["runtime"]: r for r in report["rows"]}
+    rows = {r["runtime"]: r for r in report["rows"] if r["metric"] == "startup"}
     assert set(rows) == {"runc", "docker"} and not report["regressed"]
+    tails = [r for r in report["rows"] if r["metric"] == "startup_p95"]
+    assert [r["status"] for r in tails] == ["ok", "ok"], tails
     for name, row in rows.items():
         assert row["current_id"] == second["id"] and row["baseline_ids"] == [first["id"]]
         assert row["n_current"] == row["n_baseline"] == 20
@@ -166,7 +169,8 @@ def test_a_real_30_percent_slowdown_is_a_regression(forge_home: Path) -> None:
     _sleeper(forge_home, 1.3)
     slower = run_forge("results", "check", "--json")
     assert slower.returncode == 3, slower.stdout + slower.stderr
-    (row,) = json.loads(slower.stdout)["rows"]
+    row, tail = json.loads(slower.stdout)["rows"]
+    assert tail["metric"] == "startup_p95" and tail["reason"] == "p95 needs 10 runs a side"
     assert row["runtime"] == "sleeper" and row["status"] == "regression"
     assert row["reason"] == "regression" and row["drift_sessions"] == 6
     assert 1.25 < row["current"] / row["baseline"] < 1.35 and row["p_adjusted"] < 0.001

@@ -17,7 +17,7 @@ JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-(10**30), 10**30)
     | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
-        st.sampled_from(["runtime", "stats", "median_ms", "samples", "total_ms",
+        st.sampled_from(["runtime", "stats", "median_ms", "ci95_ms", "samples", "total_ms",
                          "per_container_bytes", "benchmark_image_bytes", "memory", "disk",
                          "daemon_pss_bytes", "comparison", "ratios", "ratio", "metric",
                          "kind", "runtimes", "parameters", "source"]), inner, max_size=6),
@@ -100,7 +100,17 @@ def test_readers_never_raise(doc: Any) -> None:
             document.metrics(kind, entry)
             document.headline_value(kind, entry)
         document.sample_totals(entry)
+        ci = document.ci95_ms(entry)
+        assert ci is None or (len(ci) == 2 and all(isinstance(v, float) for v in ci))
     document.startup_samples(doc, "runc")
+
+
+@pytest.mark.parametrize("stats, expected", [
+    ({"ci95_ms": [28.5, 31]}, (28.5, 31.0)), ({"ci95_ms": [28.5]}, None),
+    ({"ci95_ms": [28.5, "31"]}, None), ({"ci95_ms": [float("nan"), 31]}, None),
+    ({"ci95_ms": "28-31"}, None), ({}, None), ("junk", None)])
+def test_ci95_reader(stats: Any, expected: Any) -> None:
+    assert document.ci95_ms({"stats": stats}) == expected
 
 
 def test_resolve_id() -> None:

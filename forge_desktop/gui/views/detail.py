@@ -4,10 +4,11 @@ breakdown as stacked bars, the environment fingerprint and the reliability warni
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -30,10 +31,14 @@ if TYPE_CHECKING:
     from forge_desktop.gui.views.plots import Plot
 
 
-def table_view(model: RowsModel, name: str, fit: bool = False) -> QTableView:
-    """A read-only, keyboard-navigable table; ``fit``: as tall as its rows (no inner
-    scrolling, for tables stacked in a scroll area)."""
+def table_view(model: RowsModel, name: str) -> QTableView:
+    """A read-only, keyboard-navigable table."""
     view = QTableView()
+    _setup(view, model, name)
+    return view
+
+
+def _setup(view: QTableView, model: RowsModel, name: str) -> None:
     view.setObjectName(name)
     view.setAccessibleName(name)
     view.setModel(model)
@@ -43,19 +48,114 @@ def table_view(model: RowsModel, name: str, fit: bool = False) -> QTableView:
     view.verticalHeader().setVisible(False)
     view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
     view.horizontalHeader().setStretchLastSection(True)
-    if fit:
-        view.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    return view
 
 
-def fit_height(view: QTableView) -> None:
-    rows = view.model().rowCount()
-    view.resizeColumnsToContents()
-    height = view.horizontalHeader().sizeHint().height() + 2 * view.frameWidth()
-    height += rows * view.verticalHeader().defaultSectionSize()
-    # Room for a horizontal scroll bar, always: the width is not known before layout.
-    height += view.horizontalScrollBar().sizeHint().height()
-    view.setFixedHeight(height + 2)
+def stacked(columns: Sequence[str], rows: Sequence[Sequence[str]]
+            ) -> tuple[tuple[str, str], list[tuple[str, str]], list[int]]:
+    """A wide table as a narrow one: each row becomes a heading (its first cell) followed by
+    one "column: value" line per other cell. Returns the columns, the rows and the indexes
+    of the heading rows."""
+    out: list[tuple[str, str]] = []
+    headings = []
+    for row in rows:
+        headings.append(len(out))
+        out.append((f"{columns[0]}: {row[0]}" if columns else row[0], ""))
+        out += [(str(columns[c]), row[c]) for c in range(1, len(row))]
+    return ("", ""), out, headings
+
+
+class FittedTable(QTableView):
+    """A read-only table for a scroll area of tables: as wide as its viewport, and as tall
+    as its rows (no inner scrolling). When the text is wider than the room, each column keeps
+    its longest word and the rest of the room goes to the columns in proportion to what they
+    lack; their text wraps at spaces and rows and header grow, as an HTML table lays out.
+    When even the longest words do not fit, the rows are stacked (:func:`stacked`): the
+    three runtimes of a statistics table then read top to bottom in a narrow pane instead of
+    scrolling sideways."""
+
+    PADDING = 12
+
+    def __init__(self, model: RowsModel, name: str) -> None:
+        super().__init__()
+        self._fitted_width = -1
+        self.table_model = model
+        columns, rows, self._headings = stacked(model.columns, model.rows)
+        self.stacked_model = RowsModel(columns, rows, frozenset({1}))
+        _setup(self, model, name)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWordWrap(True)
+        self.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header = self.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignCenter | Qt.AlignmentFlag.AlignVCenter
+                                   | Qt.TextFlag.TextWordWrap)
+
+    @property
+    def is_stacked(self) -> bool:
+        return self.model() is self.stacked_model
+
+    def refit(self) -> None:
+        room = self.viewport().width()
+        self._fitted_width = room
+        model, header = self.table_model, self.horizontalHeader()
+        columns = model.columnCount()
+        if columns == 0 or room <= 0:
+            return
+        if self.is_stacked:  # measure the table as a table
+            self._use(model)
+        natural = [max(self.sizeHintForColumn(c), header.sectionSizeHint(c))
+                   for c in range(columns)]
+        widths = natural
+        if sum(natural) > room:
+            words = [self._longest_word(c) for c in range(columns)]
+            if sum(words) > room:
+                self._use(self.stacked_model)
+                first = max(self.sizeHintForColumn(0), room // 3)
+                widths = [min(first, room * 2 // 3), 0]
+            else:
+                lack = [max(n - w, 0) for n, w in zip(natural, words, strict=True)]
+                spare = room - sum(words)
+                widths = [w + spare * k // max(sum(lack), 1)
+                          for w, k in zip(words, lack, strict=True)]
+        widths[-1] += max(room - sum(widths), 0)  # the last column takes what is left
+        metrics = header.fontMetrics()
+        title_height = 0
+        for c, width in enumerate(widths):
+            header.resizeSection(c, width)
+            text = str(self.model().headerData(c, Qt.Orientation.Horizontal) or "")
+            title_height = max(title_height, metrics.boundingRect(
+                0, 0, max(width - 8, 1), 10_000, Qt.TextFlag.TextWordWrap, text).height())
+        header.setVisible(not self.is_stacked)
+        header.setFixedHeight(title_height + 10)
+        self.resizeRowsToContents()
+        rows = sum(self.rowHeight(r) for r in range(self.model().rowCount()))
+        titles = header.height() if header.isVisible() else 0
+        self.setFixedHeight(titles + rows + 2 * self.frameWidth() + 2)
+
+    def _use(self, model: RowsModel) -> None:
+        if self.model() is model:
+            return
+        self.setModel(model)
+        self.clearSpans()
+        if model is self.stacked_model:
+            for row in self._headings:
+                self.setSpan(row, 0, 1, 2)
+
+    def _longest_word(self, column: int) -> int:
+        """The widest unbreakable word of a column (cells and title), padding included."""
+        model = self.table_model
+        texts = [str(model.headerData(column, Qt.Orientation.Horizontal) or "")]
+        texts += [str(model.index(r, column).data() or "") for r in range(model.rowCount())]
+        cell, title = self.fontMetrics(), self.horizontalHeader().fontMetrics()
+        return self.PADDING + max(
+            (max(cell.horizontalAdvance(w), title.horizontalAdvance(w)) for t in texts
+             for w in t.split()), default=0)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self.viewport().width() != self._fitted_width:
+            self.refit()
 
 
 class DetailView(QWidget):
@@ -82,6 +182,7 @@ class DetailView(QWidget):
         self.stats_layout = QVBoxLayout(self.stats_box)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(self.stats_box)
         self.samples = RowsModel()
         self.samples_view = table_view(self.samples, "samples")
@@ -161,9 +262,9 @@ class DetailView(QWidget):
             font.setBold(True)
             label.setFont(font)
             self.stats_layout.addWidget(label)
-            view = table_view(RowsModel(columns, rows, numeric), f"stats-{i}", fit=True)
+            view = FittedTable(RowsModel(columns, rows, numeric), f"stats-{i}")
             self.stats_layout.addWidget(view)
-            fit_height(view)
+            view.refit()
             if caption:
                 note = QLabel(caption)
                 note.setWordWrap(True)

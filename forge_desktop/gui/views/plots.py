@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import (
     QApplication,
@@ -49,6 +49,7 @@ PHASE_COLOURS = {"create": (66, 133, 244), "start": (234, 88, 12), "wait": (16, 
                  "remove": (168, 85, 247), "load": (219, 39, 119), "pull": (202, 138, 4)}
 TO_EXEC_COLOUR = (220, 38, 38)
 REGRESSION_COLOUR = (220, 38, 38)
+MARK_COLOUR = (220, 38, 38)
 IMPROVEMENT_COLOUR = (22, 163, 74)
 HOVER_RADIUS_PX = 20.0
 
@@ -85,6 +86,8 @@ class Plot(pg.PlotWidget):  # type: ignore[misc]
             self.getAxis(side).enableAutoSIPrefix(False)
         self.scene().sigMouseMoved.connect(self._moved)
         self.title = ""
+        self.marked: tuple[str, str] | None = None
+        """The change drawn as a vertical line: (result id, its label)."""
         self.clear_plot()
         self.apply_palette()
 
@@ -116,6 +119,7 @@ class Plot(pg.PlotWidget):  # type: ignore[misc]
         self.plotItem.addItem(self.label, ignoreBounds=True)
         self.label.hide()
         self.hover_xs, self.hover_ys, self.hover_texts = [], [], []
+        self.marked = None
         self.getAxis("bottom").setTicks(None)
         self.getAxis("left").setTicks(None)
         self.set_title(title)
@@ -315,9 +319,12 @@ def draw_density(plot: Plot, doc: Mapping[str, Any]) -> bool:
     return bool(series)
 
 
-def draw_trend(plot: Plot, series: Sequence[Any], metric: Any, title_suffix: str = "") -> bool:
+def draw_trend(plot: Plot, series: Sequence[Any], metric: Any, title_suffix: str = "",
+               mark: tuple[str, str, str] | None = None) -> bool:
     """History's trend series (``history.trend``): one line per machine, runtime and set-up;
-    its change points marked (up: slower or bigger, a regression; down: an improvement)."""
+    its change points marked (up: slower or bigger, a regression; down: an improvement).
+    ``mark``: (result id, label, hover text): a change found by ``results.changes``, drawn as
+    a labelled vertical line at that result."""
     plot.clear_plot(f"{metric.title} over time ({metric.unit}){title_suffix}" if series
                     else f"No {metric.title} in these results")
     if not series:
@@ -350,6 +357,19 @@ def draw_trend(plot: Plot, series: Sequence[Any], metric: Any, title_suffix: str
                 (reg_y if c.change_pct > 0 else imp_y).append(p.value)
             texts.append(text)
         plot.add_hover(xs, ys, texts)
+    if mark is not None:
+        at, value = next(((p.created_ts, p.value) for s in series for p in s.points
+                          if p.id == mark[0]), (None, 0.0))
+        if at is not None:
+            line = pg.InfiniteLine(pos=at, angle=90, label=mark[1],
+                                   pen=pg.mkPen(QColor(*MARK_COLOUR), width=2,
+                                                style=Qt.PenStyle.DashLine),
+                                   labelOpts={"position": 0.95, "color": QColor(*MARK_COLOUR),
+                                              "anchors": [(1, 0), (1, 0)]})
+            line.setZValue(5)
+            plot.addItem(line)
+            plot.add_hover([at], [value], [mark[2]])
+            plot.marked = (mark[0], mark[1])
     for xs, ys, symbol, rgb, name in ((reg_x, reg_y, "t1", REGRESSION_COLOUR, "regression"),
                                       (imp_x, imp_y, "t", IMPROVEMENT_COLOUR, "improvement")):
         if xs:
@@ -388,15 +408,25 @@ class PlotsView(QWidget):
             self.metric_box.addItem(f"{spec.title} ({spec.unit})", name)
         self.machine_box = QComboBox()
         self.machine_box.setAccessibleName("Trend machine")
+        self.runtime_box = QComboBox()
+        self.runtime_box.setAccessibleName("Trend runtime")
+        for box in (self.metric_box, self.machine_box, self.runtime_box):
+            box.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(6)
+        self.changes: list[Any] = []
+        """Open change points (``results.changes.Change``), newest first."""
+        self.mark: str | None = None
+        """The result whose change the trend marks."""
         self.export_button = QPushButton("Export &PNG…")
         self.export_button.setToolTip("Save the plot on show as a PNG image")
         self.export_button.clicked.connect(self.export_dialog)
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Trend of"))
-        bar.addWidget(self.metric_box, 1)
+        bar.addWidget(self.metric_box, 2)
+        bar.addWidget(self.runtime_box, 1)
         bar.addWidget(QLabel("on"))
-        bar.addWidget(self.machine_box, 1)
-        bar.addStretch()
+        bar.addWidget(self.machine_box, 2)
         bar.addWidget(self.export_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -404,6 +434,7 @@ class PlotsView(QWidget):
         layout.addWidget(self.tabs, 1)
         self.metric_box.currentIndexChanged.connect(self._trend_inputs_changed)
         self.machine_box.currentIndexChanged.connect(self._trend_inputs_changed)
+        self.runtime_box.currentIndexChanged.connect(self._trend_inputs_changed)
         self.tabs.currentChanged.connect(lambda _i: self._maybe_trend())
 
     # -- inputs -----------------------------------------------------------------------------
@@ -422,7 +453,57 @@ class PlotsView(QWidget):
         index = self.machine_box.findData(current)
         self.machine_box.setCurrentIndex(max(index, 0))
         self.machine_box.blockSignals(False)
+        self._fill_runtimes({n for r in self.rows for n in r.runtimes})
         self._trend_inputs_changed()
+
+    def _fill_runtimes(self, names: set[str]) -> None:
+        current = self.runtime_box.currentData()
+        self.runtime_box.blockSignals(True)
+        self.runtime_box.clear()
+        self.runtime_box.addItem("every runtime", None)
+        for name in sorted(names | ({current} if current else set())):
+            self.runtime_box.addItem(name, name)
+        self.runtime_box.setCurrentIndex(max(self.runtime_box.findData(current), 0))
+        self.runtime_box.blockSignals(False)
+
+    def show_trend(self, runtime: str | None, metric: str, machine: str | None,
+                   mark: str | None = None) -> None:
+        """The trend tab, of ``metric`` for ``runtime`` on ``machine`` (None: all), the
+        change that starts at result ``mark`` marked."""
+        self.mark = mark
+        if runtime is not None and self.runtime_box.findData(runtime) < 0:
+            self._fill_runtimes({str(self.runtime_box.itemData(i))
+                                 for i in range(1, self.runtime_box.count())} | {runtime})
+        for box, value in ((self.metric_box, metric), (self.runtime_box, runtime),
+                           (self.machine_box, machine)):
+            box.blockSignals(True)
+            box.setCurrentIndex(max(box.findData(value), 0))
+            box.blockSignals(False)
+        self.tabs.setCurrentWidget(self.plots["trend"])
+        self._trend_inputs_changed()
+
+    def set_changes(self, changes: Sequence[Any]) -> None:
+        """The open change points: the marked one's label comes from them."""
+        self.changes = list(changes)
+        if self.mark is not None:
+            self._trend_inputs_changed()
+
+    def mark_label(self) -> str:
+        """The marked change in a few words (the plot is narrow): its size and likeliest
+        cause; its whole headline is the line's hover text."""
+        change = next((c for c in self.changes if c.result_id == self.mark), None)
+        if change is None:
+            return "change"
+        cause = next((a for a in change.attribution if a.field == "version"),
+                     change.attribution[0] if change.attribution else None)
+        said = "" if cause is None else (
+            f" · {change.runtime if cause.field == 'version' else cause.field} "
+            f"{cause.before} → {cause.after}")
+        return f"{change.change_pct:+.0f}%{said}"
+
+    def mark_text(self) -> str:
+        change = next((c for c in self.changes if c.result_id == self.mark), None)
+        return change.headline() if change is not None else f"change at {self.mark}"
 
     def show_result(self, row: HistoryRow, doc: Mapping[str, Any] | None) -> None:
         self.doc = doc
@@ -463,17 +544,19 @@ class PlotsView(QWidget):
         generation = self._trend_generation
         metric = str(self.metric_box.currentData())
         machine = self.machine_box.currentData()
+        runtime = self.runtime_box.currentData()
         summaries = [r.summary for r in self.rows if r.summary is not None
                      and (machine is None or r.summary.machine == machine)]
         suffix = "" if machine is None else f" · {self.machine_box.currentText()}"
+        mark = None if self.mark is None else (self.mark, self.mark_label(), self.mark_text())
 
         def done(series: list[Any]) -> None:
             if generation == self._trend_generation:
-                draw_trend(self.plots["trend"], series, METRICS[metric], suffix)
+                draw_trend(self.plots["trend"], series, METRICS[metric], suffix, mark)
                 self.trend_drawn += 1
 
         self.plots["trend"].set_title("Computing the trend…")
-        in_thread(self.bridge, "trend", lambda: trend(summaries, metric), done)
+        in_thread(self.bridge, "trend", lambda: trend(summaries, metric, runtime), done)
 
     # -- export and looks -------------------------------------------------------------------
     def current_plot(self) -> Plot:
