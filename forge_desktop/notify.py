@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SERVER = "org.freedesktop.Notifications"
-OpenFn = Callable[[str | None], None]
+OpenFn = Callable[[str | None, "tuple[str, str] | None"], None]
+"""Opens the results window: at a result id, and at a series (runtime, metric) if given."""
 FallbackFn = Callable[[str, str], None]
 ICON_DIRS = ("scalable", *(f"{n}x{n}" for n in (16, 22, 24, 32, 48, 64, 128, 256)))
 """Where the launcher installs the icon in a hicolor theme (forge_desktop.desktop)."""
@@ -135,19 +136,20 @@ class Notifier:
         return self._loop
 
     def notify(self, title: str, body: str, result_id: str | None = None,
-               fallback: bool = True) -> concurrent.futures.Future[str]:
+               fallback: bool = True, series: tuple[str, str] | None = None
+               ) -> concurrent.futures.Future[str]:
         """Schedule a notification; the future says "sent" or "fallback: reason". With
         ``fallback=False`` nothing is shown when no server answers (the caller said it
         already)."""
         import asyncio
 
         future = asyncio.run_coroutine_threadsafe(
-            self._send(title, body, result_id, fallback), self._ensure_loop())
+            self._send(title, body, result_id, fallback, series), self._ensure_loop())
         self._pending = [f for f in self._pending if not f.done()] + [future]
         return future
 
     async def _send(self, title: str, body: str, result_id: str | None,
-                    fallback: bool = True) -> str:
+                    fallback: bool = True, series: tuple[str, str] | None = None) -> str:
         safe_title = _plain(title, 200)
         safe_body = _plain(body, 1000)
         if not self.enabled:
@@ -174,10 +176,10 @@ class Notifier:
             buttons = []
             if result_id is not None and opener is not None:
                 buttons.append(Button(title="Open results",
-                                      on_pressed=lambda: opener(result_id)))
+                                      on_pressed=lambda: opener(result_id, series)))
             await asyncio.wait_for(self._notifier.send(
                 title=safe_title, message=safe_body, buttons=buttons,
-                on_clicked=(lambda: opener(result_id)) if opener is not None else None),
+                on_clicked=(lambda: opener(result_id, series)) if opener is not None else None),
                 self.timeout_s)
         except Exception as exc:  # noqa: BLE001 - never crash the app for a notification
             return self._fall_back(title, body, f"{type(exc).__name__}: {exc}")

@@ -152,7 +152,8 @@ class CanaryMonitor:
         for change in (c for c in found if change_key(c) not in known):
             if _timestamp(change.at) >= since:  # older ones were history when we started
                 self.notifier.notify(change.headline(), change_body(change),
-                                     result_id=change.result_id)
+                                     result_id=change.result_id,
+                                     series=(change.runtime, change.metric))
             self.state.notified.append(change_key(change))
         self._save()
 

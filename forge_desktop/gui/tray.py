@@ -153,7 +153,7 @@ class TrayApp:
         self.own.cpu_percent(None)
         self.jobs = JobRunner(lambda ev: self.bridge.post(lambda: self.on_job_event(ev)))
         self.notifier = Notifier(
-            on_open=lambda rid: self.bridge.post(lambda: self.open_results(rid)),
+            on_open=lambda rid, series: self.bridge.post(lambda: self.open_results(rid, series)),
             fallback=lambda t, b: self.bridge.post(lambda: self.balloon(t, b)))
         self.notifier.enabled = settings.notifications
         self.monitor = CanaryMonitor(settings, self.jobs, self.notifier, self.bridge,
@@ -353,8 +353,14 @@ class TrayApp:
         if reason == QSystemTrayIcon.ActivationReason.Trigger:
             self.open_results(None)
 
-    def open_results(self, result_id: str | None) -> None:
-        start_view(view_argv(ACTIONS["results"], ["--result", result_id] if result_id else []))
+    def open_results(self, result_id: str | None,
+                     series: tuple[str, str] | None = None) -> None:
+        """The results window; at a result, and at a series' trend with the change starting
+        at that result marked (a change point's notification)."""
+        args = ["--result", result_id] if result_id else []
+        if series is not None:
+            args += ["--runtime", series[0], "--metric", series[1]]
+        start_view(view_argv(ACTIONS["results"], args))
 
     def balloon(self, title: str, body: str) -> None:
         if self.tray.isVisible():
