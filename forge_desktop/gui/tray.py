@@ -8,11 +8,11 @@ Single instance per user and FORGE_HOME: a second start activates the first.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import sys
 import threading
+import zlib
 from typing import Any
 
 import psutil
@@ -25,7 +25,7 @@ from forge_desktop.actions import ACTIONS
 from forge_desktop.config import forge_home
 from forge_desktop.errors import ForgeError
 from forge_desktop.gui.bridge import Bridge
-from forge_desktop.gui.icons import State, render_icon, tooltip
+from forge_desktop.gui.icons import Icon, State, render_icon, tooltip
 from forge_desktop.gui.settings import (
     ITERATION_CHOICES,
     REFRESH_CHOICES_S,
@@ -47,8 +47,9 @@ COUNTS_EVERY_S = 10.0
 
 def instance_name() -> str:
     """One tray per user and FORGE_HOME (tests run their own with their own FORGE_HOME)."""
-    digest = hashlib.sha1(str(forge_home().resolve()).encode()).hexdigest()[:10]
-    return f"forge-desktop-tray-{os.getuid()}-{digest}"
+    # crc32, not hashlib: importing hashlib maps OpenSSL's libcrypto, ~3.5 MiB of the idle tray
+    digest = zlib.crc32(str(forge_home().resolve()).encode())
+    return f"forge-desktop-tray-{os.getuid()}-{digest:08x}"
 
 
 def _address() -> str:
@@ -105,9 +106,8 @@ class InstanceServer:
         self.sock.close()
 
 
-def pil_to_qicon(image: Any) -> QIcon:
-    data = image.tobytes("raw", "RGBA")
-    qimage = QImage(data, image.width, image.height, QImage.Format.Format_RGBA8888).copy()
+def to_qicon(icon: Icon) -> QIcon:
+    qimage = QImage(icon.rgba, icon.size, icon.size, QImage.Format.Format_RGBA8888).copy()
     return QIcon(QPixmap.fromImage(qimage))
 
 
@@ -265,7 +265,7 @@ class TrayApp:
                 self.state = state
                 cpu = usage.cpu_percent if usage else 0.0
                 mem = usage.memory_percent if usage else 0.0
-                self.tray.setIcon(pil_to_qicon(render_icon(cpu, mem, running, state, 22)))
+                self.tray.setIcon(to_qicon(render_icon(cpu, mem, running, state, 22)))
             rss = self.own.memory_info().rss / 1048576
             self.own_item.setText(f"Forge tray: {rss:.0f} MiB, "
                                   f"{self.own.cpu_percent(None):.1f}% CPU")
