@@ -3,7 +3,15 @@ resident process, so its start path stays lean."""
 
 from __future__ import annotations
 
+import importlib
 import sys
+
+TRAY_QT_FREE = ("psutil", "forge_desktop.actions", "forge_desktop.jobs", "forge_desktop.monitor",
+                "forge_desktop.notify", "forge_desktop.gui.settings", "forge_desktop.gui.icons",
+                "forge_desktop.profiling.perf")
+"""What gui/tray.py imports that does not need Qt, imported before PySide6: PySide6's import
+hook reads the source of every module imported after it (shibokensupport's feature check,
+inspect.getsource) and linecache keeps it, about 2 MiB of the resident tray."""
 
 
 def _gui_missing(exc: ImportError) -> int:
@@ -14,6 +22,8 @@ def _gui_missing(exc: ImportError) -> int:
 
 def tray() -> int:
     try:
+        for name in TRAY_QT_FREE:
+            importlib.import_module(name)
         from forge_desktop.gui.tray import run_tray
     except ImportError as exc:
         return _gui_missing(exc)

@@ -8,6 +8,7 @@ Single instance per user and FORGE_HOME: a second start activates the first.
 
 from __future__ import annotations
 
+import linecache
 import os
 import socket
 import sys
@@ -106,6 +107,14 @@ class InstanceServer:
         self.sock.close()
 
 
+def drop_source_cache() -> None:
+    """Forget the source lines of imported modules. PySide6 reads the source of every module
+    imported after it (shibokensupport's feature hook: inspect.getsource, looking for
+    "PySide6"), and linecache keeps it: ~4 MiB of the idle tray's text nobody reads again. A
+    traceback reads its lines afresh."""
+    linecache.clearcache()
+
+
 def to_qicon(icon: Icon) -> QIcon:
     qimage = QImage(icon.rgba, icon.size, icon.size, QImage.Format.Format_RGBA8888).copy()
     return QIcon(QPixmap.fromImage(qimage))
@@ -168,6 +177,7 @@ class TrayApp:
     # -- set-up -------------------------------------------------------------------------
     def start(self) -> bool:
         """Show the icon; False when there is no tray host (the caller says so once)."""
+        drop_source_cache()
         self.server.listen()
         self.refresh()
         self.timer.start(int(self.settings.refresh_s * 1000))
@@ -310,6 +320,7 @@ class TrayApp:
         self.refresh()
         if not busy:
             self.counter.poll_now()
+            drop_source_cache()  # the job imported the benchmark's modules
 
     def on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason == QSystemTrayIcon.ActivationReason.Trigger:
