@@ -3,7 +3,6 @@ resident process, so its start path stays lean."""
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 TRAY_QT_FREE = ("psutil", "forge_desktop.actions", "forge_desktop.jobs", "forge_desktop.monitor",
@@ -22,8 +21,8 @@ def _gui_missing(exc: ImportError) -> int:
 
 def tray() -> int:
     try:
-        for name in TRAY_QT_FREE:
-            importlib.import_module(name)
+        for name in TRAY_QT_FREE:  # __import__: the import statement's path, which
+            __import__(name)       # -X importtime logs (importlib.import_module's is not)
         from forge_desktop.gui.tray import run_tray
     except ImportError as exc:
         return _gui_missing(exc)
