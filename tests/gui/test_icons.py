@@ -9,6 +9,7 @@ from forge_desktop.gui.icons import (
     EMPTY,
     MEM,
     RIM,
+    TILE,
     Icon,
     bar_geometry,
     render_icon,
@@ -60,3 +61,22 @@ def test_tooltip_spells_it_out() -> None:
     text = tooltip(23.4, int(4.1 * 1024**3), 16 * 1024**3, {"docker": 2, "podman": 1})
     assert text == "CPU 23% · Mem 4.1 / 16 GiB · 3 containers: docker 2, podman 1"
     assert "no engine answering" in tooltip(1, 1, 1024**3, {"docker": None})
+
+
+@pytest.mark.parametrize("size", range(12, 36))
+def test_the_tile_is_the_one_pillow_drew(size: int) -> None:
+    """The icon was drawn with Pillow until issue 13 (the tray no longer loads it): at the
+    sizes trays use, the tile is still pixel for pixel Pillow's rounded rectangle."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    ImageDraw.Draw(img).rounded_rectangle((0, 0, size - 1, size - 1), radius=max(2, size // 6),
+                                          fill=TILE, outline=RIM["busy"],
+                                          width=max(1, size // 12))
+    ours = render_icon(0, 0, None, "busy", size)
+    cpu_well, mem_well = bar_geometry(size)
+    for y in range(size):
+        for x in range(size):
+            in_well = any(w[0] <= x <= w[2] and w[1] <= y <= w[3] for w in (cpu_well, mem_well))
+            if not in_well:
+                assert ours.pixel(x, y) == img.getpixel((x, y)), (x, y)
