@@ -8,11 +8,12 @@ Single instance per user and FORGE_HOME: a second start activates the first.
 
 from __future__ import annotations
 
-import hashlib
+import linecache
 import os
 import socket
 import sys
 import threading
+import zlib
 from typing import Any
 
 import psutil
@@ -26,7 +27,7 @@ from forge_desktop.canary_schedule import PERIOD_CHOICES_S, period_label
 from forge_desktop.config import forge_home
 from forge_desktop.errors import ForgeError
 from forge_desktop.gui.bridge import Bridge
-from forge_desktop.gui.icons import State, render_icon, tooltip
+from forge_desktop.gui.icons import Icon, State, render_icon, tooltip
 from forge_desktop.gui.monitor import CanaryMonitor
 from forge_desktop.gui.settings import (
     ITERATION_CHOICES,
@@ -49,8 +50,9 @@ COUNTS_EVERY_S = 10.0
 
 def instance_name() -> str:
     """One tray per user and FORGE_HOME (tests run their own with their own FORGE_HOME)."""
-    digest = hashlib.sha1(str(forge_home().resolve()).encode()).hexdigest()[:10]
-    return f"forge-desktop-tray-{os.getuid()}-{digest}"
+    # crc32, not hashlib: importing hashlib maps OpenSSL's libcrypto, ~3.5 MiB of the idle tray
+    digest = zlib.crc32(str(forge_home().resolve()).encode())
+    return f"forge-desktop-tray-{os.getuid()}-{digest:08x}"
 
 
 def _address() -> str:
@@ -107,9 +109,16 @@ class InstanceServer:
         self.sock.close()
 
 
-def pil_to_qicon(image: Any) -> QIcon:
-    data = image.tobytes("raw", "RGBA")
-    qimage = QImage(data, image.width, image.height, QImage.Format.Format_RGBA8888).copy()
+def drop_source_cache() -> None:
+    """Forget the source lines of imported modules. PySide6 reads the source of every module
+    imported after it (shibokensupport's feature hook: inspect.getsource, looking for
+    "PySide6"), and linecache keeps it: ~4 MiB of the idle tray's text nobody reads again. A
+    traceback reads its lines afresh."""
+    linecache.clearcache()
+
+
+def to_qicon(icon: Icon) -> QIcon:
+    qimage = QImage(icon.rgba, icon.size, icon.size, QImage.Format.Format_RGBA8888).copy()
     return QIcon(QPixmap.fromImage(qimage))
 
 
@@ -173,6 +182,7 @@ class TrayApp:
     # -- set-up -------------------------------------------------------------------------
     def start(self) -> bool:
         """Show the icon; False when there is no tray host (the caller says so once)."""
+        drop_source_cache()
         self.server.listen()
         self.refresh()
         self.timer.start(int(self.settings.refresh_s * 1000))
@@ -298,7 +308,7 @@ class TrayApp:
                 self.state = state
                 cpu = usage.cpu_percent if usage else 0.0
                 mem = usage.memory_percent if usage else 0.0
-                self.tray.setIcon(pil_to_qicon(render_icon(cpu, mem, running, state, 22)))
+                self.tray.setIcon(to_qicon(render_icon(cpu, mem, running, state, 22)))
             rss = self.own.memory_info().rss / 1048576
             self.own_item.setText(f"Forge tray: {rss:.0f} MiB, "
                                   f"{self.own.cpu_percent(None):.1f}% CPU")
@@ -348,6 +358,7 @@ class TrayApp:
         self.refresh()
         if not busy:
             self.counter.poll_now()
+            drop_source_cache()  # the job imported the benchmark's modules
 
     def on_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason == QSystemTrayIcon.ActivationReason.Trigger:

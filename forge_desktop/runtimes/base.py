@@ -9,7 +9,6 @@ subclasses only, mapped by the adapter's one ``engine_error``."""
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import threading
 import time
@@ -225,7 +224,9 @@ def new_run_context() -> RunContext:
     """A run id that sorts by time and is unique across concurrent runs; the run counts as
     active in this process until ``end_run``."""
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    ctx = RunContext(run_id=f"{stamp}-{secrets.token_hex(3)}", owner=current_owner())
+    # os.urandom is what secrets.token_hex reads; secrets imports hmac, which maps OpenSSL's
+    # libcrypto (~3.5 MiB) into every process that only imports this module (the idle tray)
+    ctx = RunContext(run_id=f"{stamp}-{os.urandom(3).hex()}", owner=current_owner())
     with _active_lock:
         _active_tokens.add(_token(ctx.run_id))
     return ctx

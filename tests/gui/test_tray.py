@@ -268,6 +268,67 @@ def test_second_start_activates_the_first(tray: tuple[subprocess.Popen[str], Pat
     assert find_icon(proc.pid) == icon, "the first tray's icon changed"
 
 
+HEAVY = ("PIL", "hashlib", "_hashlib", "secrets", "rich", "typer", "click", "numpy", "scipy",
+         "pyqtgraph", "docker", "podman", "desktop_notifier", "dbus_fast", "asyncio", "sqlite3",
+         "orjson", "forge_desktop.results.index", "forge_desktop.bench.session",
+         "forge_desktop.cli.app", "forge_desktop.gui.window")
+"""What the idle tray must not import (issue 13): each costs memory for the tray's life and
+only a job, the window or the CLI needs it (hashlib and secrets: OpenSSL's libcrypto)."""
+
+
+def menus_of(pid: int) -> list[Window]:
+    return [w for w in windows_of(pid) if "POPUP_MENU" in window_types(w.id)]
+
+
+def right_click_menu_open(pid: int, attempts: int = 4) -> None:
+    """Right-click the icon of ``pid`` until its menu shows: other sessions' trays come and go
+    in the shared trayer, moving the icons, and a click can land where the icon just was."""
+    for _ in range(attempts):
+        icon = find_icon(pid, 30)
+        xdotool("mousemove", str(icon.x + icon.w // 2), str(icon.y + icon.h // 2), "click", "3")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if menus_of(pid):
+                return
+            time.sleep(0.1)
+    raise AssertionError(f"the menu of pid {pid} did not open after {attempts} right clicks")
+
+
+def test_an_idle_tray_imports_nothing_heavy_after_its_menu_opened(
+        desktop_env: dict[str, str], tmp_path: Path) -> None:
+    """`-X importtime` logs each module when it is first imported, so the child's stderr is
+    every module it imported from start to exit: through start, the first engine poll, the
+    menu opened and closed, and quit. Default settings (notifications on)."""
+    home = tmp_path / "forge-home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+    log = tmp_path / "importtime.txt"
+    with log.open("w") as err:
+        proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "forge_desktop",
+                                 "tray"], cwd=REPO, env={**env, "FORGE_HOME": str(home)},
+                                stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        right_click_menu_open(proc.pid)
+        xdotool("key", "Escape")
+        wait_for("the tray menu to close", lambda: not menus_of(proc.pid), 20, interval_s=0.1)
+        maps = Path(f"/proc/{proc.pid}/maps").read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, log.read_text()[-3000:]
+    modules = {line.rsplit("|", 1)[1].strip() for line in log.read_text().splitlines()
+               if line.startswith("import time:") and line.count("|") == 2}
+    assert {"PySide6.QtWidgets", "forge_desktop.gui.tray", "forge_desktop.monitor",
+            "psutil"} <= modules  # a complete log
+    heavy = sorted(m for m in modules if m in HEAVY or m.split(".")[0] in HEAVY)
+    assert not heavy, f"the idle tray imported {heavy}"
+    assert "libcrypto" not in maps, "OpenSSL's libcrypto is mapped into the idle tray"
+
+
 def test_malformed_settings_are_ignored_with_a_warning(desktop_env: dict[str, str],
                                                        tmp_path: Path) -> None:
     home = tmp_path / "forge-home"
