@@ -7,7 +7,7 @@ import sys
 
 TRAY_QT_FREE = ("psutil", "forge_desktop.actions", "forge_desktop.jobs", "forge_desktop.monitor",
                 "forge_desktop.notify", "forge_desktop.gui.settings", "forge_desktop.gui.icons",
-                "forge_desktop.profiling.perf")
+                "forge_desktop.profiling.perf", "forge_desktop.canary_schedule")
 """What gui/tray.py imports that does not need Qt, imported before PySide6: PySide6's import
 hook reads the source of every module imported after it (shibokensupport's feature check,
 inspect.getsource) and linecache keeps it, about 2 MiB of the resident tray."""
