@@ -39,7 +39,8 @@ def test_a_real_step_with_a_version_change_is_one_change_with_its_cause(
         f'version = ["cat", "{version}"]\n'
         "[runtimes.flat]\n"
         'run = ["sleep", "0.05"]\n')
-    ids, medians = [], {"stepper": [], "flat": []}
+    ids: list[str] = []
+    medians: dict[str, list[float]] = {"stepper": [], "flat": []}
     for i in range(SESSIONS):
         delay.write_text("0.08\n" if i >= STEP_AT else "0.05\n")
         version.write_text("2.0\n" if i >= STEP_AT else "1.0\n")

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import math
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,14 @@ import pytest
 
 from forge_desktop.results import changes, state
 from forge_desktop.results.changes import Change, find_changes, partition
+from forge_desktop.results.index import parse_created
 from tests.unit.test_history import T0, forge, make_doc, one_line_error, save
 
 
-def run_totals(rng: random.Random, level: float, n: int = 5, drift: float = 0.03,
-               noise: float = 0.05) -> list[float]:
+def run_totals(rng: random.Random, level: float, drift: float = 0.03,
+               noise: float = 0.05, n: float = 5) -> list[float]:
     session = level * math.exp(rng.gauss(0, drift))
-    return [session * math.exp(rng.gauss(0, noise)) for _ in range(n)]
+    return [session * math.exp(rng.gauss(0, noise)) for _ in range(int(n))]
 
 
 def save_series(home: Path, levels: list[float], *, runtime: str = "slow", seed: int = 1,
@@ -37,7 +39,7 @@ def save_series(home: Path, levels: list[float], *, runtime: str = "slow", seed:
     rng = random.Random(seed)
     docs = []
     for i, level in enumerate(levels):
-        startup = {runtime: run_totals(rng, level, **noise)}
+        startup: dict[str, Sequence[float]] = {runtime: run_totals(rng, level, **noise)}
         for name, flat in (extra or {}).items():
             startup[name] = run_totals(rng, flat, **noise)
         doc = make_doc(kind, T0 + dt.timedelta(hours=i), startup=startup,
@@ -118,7 +120,7 @@ def test_filters_and_since(forge_home: Path) -> None:
     assert len(find_changes(runtime="slow")) == 1
     assert find_changes(runtime="docker") == []
     assert find_changes(metric="disk") == []
-    at = changes.parse_created(docs[12]["created_at"])
+    at = parse_created(docs[12]["created_at"])
     assert len(find_changes(since_s=at)) == 1
     assert find_changes(since_s=at + 1) == []
 
