@@ -51,7 +51,7 @@ def series(rng: random.Random, levels: list[float], drift: float, noise: float,
     for i, level in enumerate(levels):
         session = level * math.exp(rng.gauss(0, drift)) * (1.5 if rng.random() < bursts else 1)
         samples = sorted(session * math.exp(rng.gauss(0, noise)) for _ in range(SAMPLES))
-        points.append(changes.Point(_summary(i), samples[SAMPLES // 2], tuple(samples), {}))
+        points.append(changes.Point(_summary(i), samples[SAMPLES // 2], tuple(samples)))
     return changes.Series("synthetic", "x", "startup", "-", points)
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,8 +126,12 @@ class Point:
     """The result's figure in the metric's display unit (startup: median ms)."""
     samples: tuple[float, ...]
     """The raw samples (startup iterations, ms); the figure alone for one-figure metrics."""
-    facts: Mapping[str, str]
-    """The fingerprint fields attribution compares."""
+    doc: document.Doc = field(default_factory=dict, repr=False, compare=False)
+    runtime: str = ""
+
+    def facts(self) -> dict[str, str]:
+        """The fingerprint fields attribution compares (read only at a reported boundary)."""
+        return facts(self.doc, self.runtime)
 
 
 @dataclass
@@ -205,7 +209,7 @@ def build_series(results: Sequence[ResultSummary], load: Callable[[ResultSummary
                 setup = setup_of(metric, doc, name)
                 key = (s.machine, name, metric, setup)
                 series = groups.setdefault(key, Series(s.machine, name, metric, setup))
-                series.points.append(Point(s, spec.show(value), samples, facts(doc, name)))
+                series.points.append(Point(s, spec.show(value), samples, doc, name))
     return list(groups.values())
 
 
@@ -364,10 +368,9 @@ def detect(series: Sequence[Series], *, floor: float = DEFAULT_FLOOR, alpha: flo
         first = t.series.points[t.index]
         if since_s is not None and first.summary.created_ts < since_s:
             continue
-        last = t.series.points[t.index - 1]
-        changed = tuple(Attribution(k, last.facts.get(k, "-"), first.facts.get(k, "-"))
-                        for k in sorted(set(last.facts) | set(first.facts))
-                        if last.facts.get(k) != first.facts.get(k))
+        was, now = t.series.points[t.index - 1].facts(), first.facts()
+        changed = tuple(Attribution(k, was.get(k, "-"), now.get(k, "-"))
+                        for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k))
         changes.append(Change(
             machine_id(t.series.machine), t.series.runtime, t.series.metric, t.series.setup,
             first.summary.id, first.summary.created_at, t.before, t.after,
