@@ -182,3 +182,25 @@ def test_change_json_is_the_dataclass(forge_home: Path) -> None:
     again = c.to_json()
     assert isinstance(c, Change) and again["q_value"] == c.q_value
     assert json.loads(json.dumps(again)) == again
+
+
+def test_one_figure_metrics_form_series_too(forge_home: Path) -> None:
+    """Memory has one figure per result: the figures themselves are the raw samples. Daemon
+    memory steps 100 -> 150 MiB at the 9th of 16 results (noise 2%); the memory per
+    container stays put."""
+    rng = random.Random(13)
+    mib = 1024 * 1024
+    docs = []
+    for i in range(16):
+        daemon = (100 if i < 8 else 150) * mib * math.exp(rng.gauss(0, 0.02))
+        doc = make_doc("memory", T0 + dt.timedelta(hours=i),
+                       memory={"docker": (round(daemon), round(12 * mib * math.exp(
+                           rng.gauss(0, 0.02))))}, run_id=f"m{i:03d}")
+        save(forge_home, doc)
+        docs.append(doc)
+    [c] = find_changes()
+    assert (c.metric, c.runtime, c.result_id, c.setup) == (
+        "daemon_memory", "docker", docs[8]["id"], "busybox")
+    assert 95 < c.before < 105 and 140 < c.after < 160 and 40 < c.change_pct < 60
+    assert c.headline().startswith("docker daemon memory +")
+    assert find_changes(metric="per_container_memory") == []
