@@ -46,19 +46,20 @@ def _write(data: dict[str, Any]) -> None:
     atomic_write_json(state_path(), data)
 
 
+def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key)
+    return dict(value) if isinstance(value, dict) else {}
+
+
 def acked() -> frozenset[str]:
     """Result ids whose change points the user has acknowledged."""
-    found = _read().get("acked")
-    return frozenset(k for k in found if isinstance(k, str)) if isinstance(found, dict) \
-        else frozenset()
+    return frozenset(_table(_read(), "acked"))
 
 
 def add_ack(result_id: str, at: str) -> None:
+    """Acknowledge the changes starting at ``result_id`` (``at``: when, ISO)."""
     data = _read()
-    table = data.get("acked") if isinstance(data.get("acked"), dict) else {}
-    assert isinstance(table, dict)
-    table[result_id] = at
-    data["acked"] = table
+    data["acked"] = {**_table(data, "acked"), result_id: at}
     _write(data)
 
 
@@ -68,12 +69,9 @@ def baseline_key(machine: str, runtime: str) -> str:
 
 def baselines() -> dict[tuple[str, str], str]:
     """(machine key, runtime) -> the pinned result id."""
-    found = _read().get("baselines")
-    if not isinstance(found, dict):
-        return {}
     pins = {}
-    for key, value in found.items():
-        machine, sep, runtime = str(key).rpartition("\x1f")
+    for key, value in _table(_read(), "baselines").items():
+        machine, sep, runtime = key.rpartition("\x1f")
         if sep and isinstance(value, str):
             pins[(machine, runtime)] = value
     return pins
@@ -81,22 +79,18 @@ def baselines() -> dict[tuple[str, str], str]:
 
 def set_baselines(machine: str, runtimes: list[str], result_id: str) -> None:
     data = _read()
-    table = data.get("baselines") if isinstance(data.get("baselines"), dict) else {}
-    assert isinstance(table, dict)
-    for runtime in runtimes:
-        table[baseline_key(machine, runtime)] = result_id
-    data["baselines"] = table
+    data["baselines"] = {**_table(data, "baselines"),
+                         **{baseline_key(machine, r): result_id for r in runtimes}}
     _write(data)
 
 
 def clear_baselines(machine: str | None = None, runtime: str | None = None) -> int:
     """Unpin the baselines of a machine and/or runtime (None: all); how many were pinned."""
     data = _read()
-    table = data.get("baselines") if isinstance(data.get("baselines"), dict) else {}
-    assert isinstance(table, dict)
+    table = _table(data, "baselines")
     keep = {}
     for key, value in table.items():
-        m, _, r = str(key).rpartition("\x1f")
+        m, _, r = key.rpartition("\x1f")
         if (machine is None or m == machine) and (runtime is None or r == runtime):
             continue
         keep[key] = value
