@@ -204,3 +204,20 @@ def test_one_figure_metrics_form_series_too(forge_home: Path) -> None:
     assert 95 < c.before < 105 and 140 < c.after < 160 and 40 < c.change_pct < 60
     assert c.headline().startswith("docker daemon memory +")
     assert find_changes(metric="per_container_memory") == []
+
+
+def test_concurrent_acks_all_land(forge_home: Path) -> None:
+    """Eight processes ack at once (the tray and the CLI may): the state file's lock makes
+    each read-change-write whole, so none is lost."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=state.add_ack, args=(f"r{i}", "2026-11-30T00:00:00Z"))
+             for i in range(8)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert state.acked() == {f"r{i}" for i in range(8)}
+    assert not [p for p in state.state_path().parent.iterdir() if p.name.endswith(".tmp")]
