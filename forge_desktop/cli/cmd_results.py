@@ -296,12 +296,11 @@ def results_changes(
     from forge_desktop.cli.results_format import changes_table
     from forge_desktop.results.changes import find_changes
     from forge_desktop.results.history import check_metric, parse_since
-    from forge_desktop.results.index import results_dir
 
     if metric is not None:
         check_metric(metric)
     since_s = parse_since(since) if since is not None else None
-    where = results_dir(from_dir)
+    where = _open(from_dir).directory  # the skipped files' warnings; the index is warm after
     found = find_changes(where, runtime=runtime, metric=metric, since_s=since_s)
     if as_json:
         _print_json({"changes": [c.to_json() for c in found]})

@@ -537,6 +537,8 @@ def changes_table(changes: Sequence[Change]) -> Table:
     from rich import box
     from rich.table import Table
 
+    from forge_desktop.results.index import parse_created
+
     table = Table(title="Change points", title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("Since", "Machine", "Runtime", "Metric", "Setup", "Before", "After", "Change",
                 "q", "What changed", "First result"):
@@ -546,7 +548,8 @@ def changes_table(changes: Sequence[Change]) -> Table:
         unit = "ms" if c.metric == "startup" else "MiB"
         cause = "; ".join(f"{a.field} {a.before} → {a.after}" for a in c.attribution) or "-"
         first = escape(c.result_id) + (" [dim](acked)[/dim]" if c.acked else "")
-        table.add_row(escape(c.at), c.machine, escape(c.runtime), c.metric, escape(c.setup),
+        table.add_row(_local(parse_created(c.at)), c.machine, escape(c.runtime), c.metric,
+                      escape(c.setup),
                       f"{document.figure_text(c.before, unit)} {unit}",
                       f"{document.figure_text(c.after, unit)} {unit}",
                       f"{c.change_pct:+.0f}%", _p(c.q_value), escape(cause), first)

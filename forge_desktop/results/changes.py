@@ -16,10 +16,13 @@ How it decides (docs/BENCHMARKING.md, "Change points", has the figures):
    on the raw samples of the two segments, and a minimum-effect t test on the results'
    log figures ("the shift is at most the floor"), which counts each result as one
    observation, so a session's own luck (all its samples share the machine's state at the
-   time) cannot pass for a shift. The p-value is the larger of the two (a change must pass
-   both: an intersection-union test). A boundary whose two segment medians differ by less
-   than the floor (10%) is dropped and its neighbours tested again, so a step is one
-   boundary, reported once.
+   time) cannot pass for a shift. The t test's sd is at least the series' robust spread from
+   one result to the next, and its p is multiplied by the places the boundary could have
+   taken between its neighbours: the boundary was put where the segments differ most and are
+   most alike inside. The p-value is the larger of the two tests' (a change must pass both:
+   an intersection-union test). A boundary whose two segment medians differ by less than the
+   floor (10%) is dropped and its neighbours tested again, so a step is one boundary,
+   reported once.
 3. **Correction**: Benjamini-Hochberg over every boundary tested in every series examined (a
    series with no candidate counts as one test with p = 1); a change is reported when its q
    value is below ``ALPHA`` (0.001, the regression check's level).
@@ -34,7 +37,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,8 +126,12 @@ class Point:
     """The result's figure in the metric's display unit (startup: median ms)."""
     samples: tuple[float, ...]
     """The raw samples (startup iterations, ms); the figure alone for one-figure metrics."""
-    facts: Mapping[str, str]
-    """The fingerprint fields attribution compares."""
+    doc: document.Doc = field(default_factory=dict, repr=False, compare=False)
+    runtime: str = ""
+
+    def facts(self) -> dict[str, str]:
+        """The fingerprint fields attribution compares (read only at a reported boundary)."""
+        return facts(self.doc, self.runtime)
 
 
 @dataclass
@@ -202,7 +209,7 @@ def build_series(results: Sequence[ResultSummary], load: Callable[[ResultSummary
                 setup = setup_of(metric, doc, name)
                 key = (s.machine, name, metric, setup)
                 series = groups.setdefault(key, Series(s.machine, name, metric, setup))
-                series.points.append(Point(s, spec.show(value), samples, facts(doc, name)))
+                series.points.append(Point(s, spec.show(value), samples, doc, name))
     return list(groups.values())
 
 
@@ -271,7 +278,8 @@ def _median(values: Sequence[float]) -> float:
     return stats.median(values)
 
 
-def _segment_test(before: Sequence[Point], after: Sequence[Point], floor: float) -> float:
+def _segment_test(before: Sequence[Point], after: Sequence[Point], floor: float,
+                  spread: float = 0.0) -> float:
     """p of "no shift beyond the floor": the larger of the rank test on the raw samples and
     the minimum-effect t test on the results' log figures."""
     from scipy import stats as sps
@@ -285,12 +293,28 @@ def _segment_test(before: Sequence[Point], after: Sequence[Point], floor: float)
     ma, mb = math.fsum(a) / len(a), math.fsum(b) / len(b)
     ss = math.fsum((v - ma) ** 2 for v in a) + math.fsum((v - mb) ** 2 for v in b)
     df = len(a) + len(b) - 2
-    se = math.sqrt(ss / df * (1 / len(a) + 1 / len(b)))
+    se = max(math.sqrt(ss / df), spread) * math.sqrt(1 / len(a) + 1 / len(b))
     excess = abs(mb - ma) - math.log1p(floor)
     # se 0: every figure of both segments equal, so the shift is exact
     session_p = min(1.0, 2 * float(sps.t(df).sf(excess / se))) if se > 0 \
         else float(excess <= 0)
-    return max(raw_p, session_p)
+    # The boundary was put where the two sides differ most: of the places it could have
+    # taken between its neighbours, the best one's p is the smallest of that many, so it is
+    # multiplied by their number (Bonferroni; without it, 9 in 1000 flat docker-like series
+    # were called, benchmarks/change_points.py)
+    places = len(before) + len(after) - 2 * MIN_SEGMENT + 1
+    return max(raw_p, min(1.0, session_p * places))
+
+
+def _spread(logs: Sequence[float]) -> float:
+    """The sd of a series' log figures from one result to the next, robustly (the median
+    absolute difference of neighbours / 0.6745 / sqrt 2: a step moves one difference of
+    many): the segments' own sd is smaller than the truth, as the boundary was put where it
+    makes the segments most alike."""
+    diffs = sorted(abs(b - a) for a, b in zip(logs, logs[1:], strict=False))
+    if not diffs:
+        return 0.0
+    return _median(diffs) / (0.6745 * math.sqrt(2))
 
 
 def _segments_medians(points: Sequence[Point]) -> float:
@@ -316,8 +340,10 @@ def confirm(series: Series, floor: float = DEFAULT_FLOOR,
             break
         cuts.remove(min(small)[1])
     bounds = [0, *cuts, len(points)]
+    spread = _spread([math.log(p.value) for p in points])
     return [Tested(series, cut, before, after,
-                   _segment_test(points[bounds[i]:cut], points[cut:bounds[i + 2]], floor))
+                   _segment_test(points[bounds[i]:cut], points[cut:bounds[i + 2]], floor,
+                                 spread))
             for i, (_, cut, before, after) in enumerate(found)]
 
 
@@ -342,10 +368,9 @@ def detect(series: Sequence[Series], *, floor: float = DEFAULT_FLOOR, alpha: flo
         first = t.series.points[t.index]
         if since_s is not None and first.summary.created_ts < since_s:
             continue
-        last = t.series.points[t.index - 1]
-        changed = tuple(Attribution(k, last.facts.get(k, "-"), first.facts.get(k, "-"))
-                        for k in sorted(set(last.facts) | set(first.facts))
-                        if last.facts.get(k) != first.facts.get(k))
+        was, now = t.series.points[t.index - 1].facts(), first.facts()
+        changed = tuple(Attribution(k, was.get(k, "-"), now.get(k, "-"))
+                        for k in sorted(set(was) | set(now)) if was.get(k) != now.get(k))
         changes.append(Change(
             machine_id(t.series.machine), t.series.runtime, t.series.metric, t.series.setup,
             first.summary.id, first.summary.created_at, t.before, t.after,

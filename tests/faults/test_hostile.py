@@ -249,6 +249,8 @@ RESULTS_OPTIONS: dict[str, tuple[str, ...]] = {
     "machines": ("--baseline-runtime", "--from"),
     "show": ("--from",),
     "export": ("--format", "--from"),
+    "changes": ("-r", "--metric", "--since", "--from"),
+    "ack": ("--from",),
 }
 
 
@@ -256,7 +258,7 @@ RESULTS_OPTIONS: dict[str, tuple[str, ...]] = {
 def results_argv(draw: st.DrawFn) -> list[str]:
     command = draw(st.sampled_from(sorted(RESULTS_OPTIONS)))
     argv = ["results", command]
-    if command in ("show", "export"):
+    if command in ("show", "export", "ack"):
         argv.append(draw(HOSTILE))
     for option in draw(st.lists(st.sampled_from(RESULTS_OPTIONS[command]), max_size=3)):
         argv.append(f"{option}={draw(HOSTILE)}" if option.startswith("--")
@@ -663,7 +665,8 @@ def test_result_files_never_crash_history_commands(home: Path) -> None:
                      ["results", "trend", "--metric", "per_container_memory"],
                      ["results", "trend", "--metric", "disk"],
                      ["results", "check"], ["results", "check", "--json"],
-                     ["results", "machines"], ["results", "machines", "--json"]):
+                     ["results", "machines"], ["results", "machines", "--json"],
+                     ["results", "changes"], ["results", "changes", "--json"]):
             o = forge(argv, home)
             check(o, warnings=True)
             assert o.code in (0, 3), o
@@ -710,7 +713,7 @@ def test_hostile_file_names_are_skipped_on_one_line(home: Path) -> None:
         (store / name).write_bytes(b"{not json")
         TRIED["result files (history)"] += 1
     for argv in (["results", "list"], ["results", "list", "--json"], ["results", "trend"],
-                 ["results", "check"], ["results", "machines"]):
+                 ["results", "check"], ["results", "machines"], ["results", "changes"]):
         o = forge(argv, home)
         check(o, warnings=True)
         assert o.code == 0, o
@@ -738,6 +741,7 @@ def test_control_characters_in_results_never_reach_the_terminal(home: Path) -> N
     write_result(store, bad_id, "escape-id.json")
     for argv in (["results", "list"], ["results", "show", "20260101T000000Z-aaaaaa"],
                  ["results", "trend"], ["results", "check"], ["results", "machines"],
+                 ["results", "changes"], ["results", "changes", "--json"],
                  ["results", "export", "20260101T000000Z-aaaaaa", "-f", "md"],
                  ["results", "export", "20260101T000000Z-aaaaaa", "-f", "csv"]):
         TRIED["result files (show/export)"] += 1

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import math
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,14 @@ import pytest
 
 from forge_desktop.results import changes, state
 from forge_desktop.results.changes import Change, find_changes, partition
+from forge_desktop.results.index import parse_created
 from tests.unit.test_history import T0, forge, make_doc, one_line_error, save
 
 
-def run_totals(rng: random.Random, level: float, n: int = 5, drift: float = 0.03,
-               noise: float = 0.05) -> list[float]:
+def run_totals(rng: random.Random, level: float, drift: float = 0.03,
+               noise: float = 0.05, n: float = 5) -> list[float]:
     session = level * math.exp(rng.gauss(0, drift))
-    return [session * math.exp(rng.gauss(0, noise)) for _ in range(n)]
+    return [session * math.exp(rng.gauss(0, noise)) for _ in range(int(n))]
 
 
 def save_series(home: Path, levels: list[float], *, runtime: str = "slow", seed: int = 1,
@@ -37,7 +39,7 @@ def save_series(home: Path, levels: list[float], *, runtime: str = "slow", seed:
     rng = random.Random(seed)
     docs = []
     for i, level in enumerate(levels):
-        startup = {runtime: run_totals(rng, level, **noise)}
+        startup: dict[str, Sequence[float]] = {runtime: run_totals(rng, level, **noise)}
         for name, flat in (extra or {}).items():
             startup[name] = run_totals(rng, flat, **noise)
         doc = make_doc(kind, T0 + dt.timedelta(hours=i), startup=startup,
@@ -118,7 +120,7 @@ def test_filters_and_since(forge_home: Path) -> None:
     assert len(find_changes(runtime="slow")) == 1
     assert find_changes(runtime="docker") == []
     assert find_changes(metric="disk") == []
-    at = changes.parse_created(docs[12]["created_at"])
+    at = parse_created(docs[12]["created_at"])
     assert len(find_changes(since_s=at)) == 1
     assert find_changes(since_s=at + 1) == []
 
@@ -180,3 +182,42 @@ def test_change_json_is_the_dataclass(forge_home: Path) -> None:
     again = c.to_json()
     assert isinstance(c, Change) and again["q_value"] == c.q_value
     assert json.loads(json.dumps(again)) == again
+
+
+def test_one_figure_metrics_form_series_too(forge_home: Path) -> None:
+    """Memory has one figure per result: the figures themselves are the raw samples. Daemon
+    memory steps 100 -> 150 MiB at the 9th of 16 results (noise 2%); the memory per
+    container stays put."""
+    rng = random.Random(13)
+    mib = 1024 * 1024
+    docs = []
+    for i in range(16):
+        daemon = (100 if i < 8 else 150) * mib * math.exp(rng.gauss(0, 0.02))
+        doc = make_doc("memory", T0 + dt.timedelta(hours=i),
+                       memory={"docker": (round(daemon), round(12 * mib * math.exp(
+                           rng.gauss(0, 0.02))))}, run_id=f"m{i:03d}")
+        save(forge_home, doc)
+        docs.append(doc)
+    [c] = find_changes()
+    assert (c.metric, c.runtime, c.result_id, c.setup) == (
+        "daemon_memory", "docker", docs[8]["id"], "busybox")
+    assert 95 < c.before < 105 and 140 < c.after < 160 and 40 < c.change_pct < 60
+    assert c.headline().startswith("docker daemon memory +")
+    assert find_changes(metric="per_container_memory") == []
+
+
+def test_concurrent_acks_all_land(forge_home: Path) -> None:
+    """Eight processes ack at once (the tray and the CLI may): the state file's lock makes
+    each read-change-write whole, so none is lost."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=state.add_ack, args=(f"r{i}", "2026-11-30T00:00:00Z"))
+             for i in range(8)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    assert state.acked() == {f"r{i}" for i in range(8)}
+    assert not [p for p in state.state_path().parent.iterdir() if p.name.endswith(".tmp")]
