@@ -136,11 +136,12 @@ class CanaryMonitor:
         threading.Thread(target=self._check, daemon=True, name="forge-changes").start()
 
     def _check(self) -> None:
-        from forge_desktop.results.changes import find_changes
-
-        with self._checking:  # two runs ending together: one scan at a time
+        """`forge results changes --json` in a child process: the search reads every result
+        of the history and loads scipy (10,000 results: 15 s and 540 MiB), which the tray
+        would otherwise keep for the rest of its life."""
+        with self._checking:  # two runs ending together: one search at a time
             try:
-                found = [c for c in find_changes() if not c.acked]
+                found = [c for c in search_changes() if not c.acked]
             except (ForgeError, OSError) as exc:
                 print(f"forge tray: change points not checked: {exc}", file=sys.stderr)
                 return
@@ -162,3 +163,32 @@ class CanaryMonitor:
             self.state.save(self.home)
         except (OSError, StoreError) as exc:
             print(f"forge tray: {MonitorState.path(self.home)} not saved: {exc}", file=sys.stderr)
+
+
+CHANGES_TIMEOUT_S = 300.0
+"""A change-point search of a big history takes seconds (10,000 results: 15 s here)."""
+
+
+def search_changes(timeout_s: float = CHANGES_TIMEOUT_S) -> list[Change]:
+    """The history's change points, found by a `forge results changes --json` child (same
+    FORGE_HOME, through the environment)."""
+    import json
+    import subprocess
+
+    from forge_desktop.desktop import forge_command
+    from forge_desktop.results.changes import Change
+
+    try:
+        proc = subprocess.run([*forge_command(), "results", "changes", "--json"],
+                              capture_output=True, text=True, timeout=timeout_s, check=False,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ForgeError(f"the change-point search took over {timeout_s:.0f} s") from None
+    if proc.returncode != 0:
+        said = proc.stderr.strip().splitlines()
+        raise ForgeError(said[-1] if said else f"forge results changes exited "
+                         f"{proc.returncode}")
+    try:
+        return [Change.from_json(c) for c in json.loads(proc.stdout)["changes"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ForgeError(f"forge results changes answered no change list ({exc})") from None
