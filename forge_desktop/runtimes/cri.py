@@ -275,6 +275,11 @@ class PrivateContainerd:
                 line = f'{indent}address = "{self.socket}"'
             elif key == "sandbox_image":
                 line = f'{indent}sandbox_image = "{PAUSE_IMAGE}"'
+            elif key == "restrict_oom_score_adj":
+                # the pause process gets oom_score_adj -998, which needs CAP_SYS_RESOURCE
+                # (root lacks it in containers and VMs like ours: runc then fails with "can't
+                # get final child's PID from pipe"); restricted, it is kept >= containerd's own
+                line = f"{indent}restrict_oom_score_adj = true"
             lines.append(line)
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.config.with_suffix(".tmp")
@@ -591,8 +596,8 @@ class CriRuntime:
         def open_layer() -> IO[bytes]:
             return open(tar_path, "rb")  # noqa: SIM115 - write_oci_archive closes it
 
-        layer: dict[str, Any] = {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest,
-                 "size": tar_path.stat().st_size}
+        layer: dict[str, Any] = {"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                                 "digest": digest, "size": tar_path.stat().st_size}
         with tempfile.TemporaryDirectory(prefix="forge-cri-") as tmp:
             archive = Path(tmp) / "image.tar"
             write_oci_archive(archive, normalize_ref(image), config,
