@@ -557,13 +557,19 @@ class CriRuntime:
         return bool(resp.image.id)
 
     def image_layers(self, image: str) -> list[str]:
-        """The image's id (its config digest): it changes whenever a layer does."""
+        """The image's layer diff ids (as docker and podman report them), from the verbose
+        status's image config; its id (the config digest) where the runtime gives none."""
         pb_ = self._pb()
         resp = self.call(f"ImageStatus {image}", "ImageStatus",
-                         pb_.ImageStatusRequest(image=pb_.ImageSpec(image=image)), image=True)
+                         pb_.ImageStatusRequest(image=pb_.ImageSpec(image=image), verbose=True),
+                         image=True)
         if not resp.image.id:
             raise ImageError(f"cri: no image {image}")
-        return [str(resp.image.id)]
+        try:
+            spec = json.loads(resp.info["info"])["imageSpec"]
+            return [str(d) for d in spec["rootfs"]["diff_ids"]]
+        except (KeyError, ValueError, TypeError):
+            return [str(resp.image.id)]
 
     def pull(self, image: str, timeout_s: float, tls_verify: bool = True) -> None:
         pb_ = self._pb()
