@@ -11,6 +11,10 @@ so files written by a newer forge still open in an older one.
              OCI on cgroup v1), null where forge cannot tell (user-defined runtimes). Older
              files lack it: read as unknown. Startup results carry ``like_for_like_warnings``
              when a runtime ran without limits (compare results always had them).
+    + (0.1.x, issue 15): startup and compare entries carry ``percentiles_ms`` (``p50``,
+             ``p90``, ``p99`` of the totals); entries of a runtime whose containers get a
+             network of their own choosing carry ``network`` (cri: ``host``), with a
+             like-for-like warning. Older files lack both.
 """
 
 from __future__ import annotations

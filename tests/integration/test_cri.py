@@ -39,6 +39,9 @@ def test_startup_on_cri(forge_home: Path, private_cri: PrivateCri) -> None:
            "--network none" in doc["like_for_like_warnings"]
     s = entry["stats"]
     assert s["n"] == 5 and 0 < s["min_ms"] <= s["median_ms"] <= s["max_ms"] < 30_000
+    p = entry["percentiles_ms"]
+    assert s["min_ms"] <= p["p50"] <= p["p90"] <= p["p99"] <= s["max_ms"]
+    assert abs(p["p50"] - s["median_ms"]) < 1e-3
     assert list(entry["phase_medians_ms"]) == PHASES
     assert entry["phase_medians_ms"]["sandbox"] > 0
     for sample in entry["samples"]:
