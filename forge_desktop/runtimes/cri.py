@@ -85,6 +85,9 @@ PROBE_TIMEOUT_S = 3.0
 """Asking a socket whether a CRI answers there (`forge runtimes`, choosing the endpoint)."""
 START_TIMEOUT_S = 30.0
 READY_POLL_S = 0.002
+STOP_RACE_S = 2.0
+"""How long a container whose StopContainer lost the race with its own exit may take to be
+recorded exited (containerd handles the shim's exit event asynchronously)."""
 NETWORK = "host"
 NETWORK_NOTE = ("pods use the host network (no CNI): not like-for-like with the other "
                 "runtimes' isolated network")
@@ -733,8 +736,7 @@ class CriRuntime:
             if status.state == pb_.CONTAINER_EXITED and status.exit_code != 0:
                 raise EngineError(f"cri: container exited with status {status.exit_code}"
                                   + (f" ({status.reason})" if status.reason else ""))
-            self.call("StopContainer", "StopContainer",
-                      pb_.StopContainerRequest(container_id=cid, timeout=0))
+            self._stop_container(cid)
             self.call("StopPodSandbox", "StopPodSandbox",
                       pb_.StopPodSandboxRequest(pod_sandbox_id=sid))
             t5 = clock()
@@ -750,6 +752,30 @@ class CriRuntime:
                 self._remove_pod(sid)
         to_exec = round((status.started_at - wall0_ns) / 1e6, 4) if status.started_at else None
         return Sample(sum(phases.values()), phases, to_exec)
+
+    def _stop_container(self, cid: str) -> None:
+        """StopContainer, timeout 0. `true` may exit while containerd kills it: its shim (one
+        per container) is then gone and containerd 1.6 fails the call ("failed to kill
+        container ...: ttrpc: closed", 1 run in 3 of 20 samples under load) before it has
+        recorded the exit. A container observed exited shortly after is stopped, which is all
+        this asks; one still running is the error."""
+        pb_ = self._pb()
+        try:
+            self.call("StopContainer", "StopContainer",
+                      pb_.StopContainerRequest(container_id=cid, timeout=0))
+            return
+        except (EngineTimeout, RuntimeUnavailable):
+            raise
+        except EngineError as exc:
+            failed = exc
+        deadline = time.monotonic() + min(self.timeout_s, STOP_RACE_S)
+        while time.monotonic() < deadline:
+            status = self.call("ContainerStatus", "ContainerStatus",
+                               pb_.ContainerStatusRequest(container_id=cid)).status
+            if status.state == pb_.CONTAINER_EXITED:
+                return
+            time.sleep(READY_POLL_S)
+        raise failed
 
     # -- long-running containers (memory benchmark): one pod each --------------------------
     def daemon_pids(self) -> list[int]:
