@@ -107,3 +107,17 @@ def test_error_mapping() -> None:
     with pytest.raises(EngineTimeout, match="not asked again"):
         rt.has_image("busybox")
     assert rt.cleanup() == 0
+
+
+def test_cli_starts_without_grpc() -> None:
+    """grpc and protobuf are imported when a cri call is made, not when forge starts."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from forge_desktop.cli import main; sys.argv = ['forge', 'benchmark', "
+            "'startup', '--help']\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print([m for m in ('grpc', 'google.protobuf') if m in sys.modules], "
+            "file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.stderr.strip().splitlines()[-1] == "[]", proc.stderr
