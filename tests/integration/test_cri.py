@@ -82,3 +82,29 @@ def test_cri_is_measured_only_when_named(forge_home: Path) -> None:
     assert "cri" not in [r.name for r in selected]
     named, _ = select_runtimes(config, ["cri"])
     assert [r.name for r in named] == ["cri"]
+
+
+def test_user_cri_socket_is_used_as_is(forge_home: Path, tmp_path: Path,
+                                       private_cri: PrivateCri) -> None:
+    """CONTAINER_RUNTIME_ENDPOINT names a CRI socket that answers: forge uses it and starts no
+    containerd of its own. The socket here is a containerd this test starts with the config
+    a first forge run wrote (that run also imported the benchmark and pause images into it)."""
+    from forge_desktop.runtimes.cri import CriRuntime
+
+    run_forge("benchmark", "startup", "-r", "cri", "-n", "1", "--warmup", "0", "--no-save",
+              env=cri_env(), check=True)
+    private_cri.paths.start(CriRuntime.ping)
+    try:
+        other_home = tmp_path / "other-home"
+        proc = run_forge("benchmark", "startup", "-r", "cri", "-n", "2", "--warmup", "0",
+                         "--json", env={**cri_env(), "FORGE_HOME": str(other_home),
+                                        "CONTAINER_RUNTIME_ENDPOINT": private_cri.paths.address},
+                         check=True)
+        doc = json.loads(proc.stdout)
+        assert doc["environment"]["runtimes"]["cri"]["endpoint"] == private_cri.paths.address
+        assert len(doc["runtimes"][0]["samples"]) == 2
+        assert not (other_home / "cri").exists(), "forge started a containerd of its own"
+        assert private_cri.shims() == [], "the run left a pod on the user's containerd"
+    finally:
+        private_cri.paths.stop()
+    assert private_cri.left() == {}
