@@ -520,6 +520,8 @@ class PrivateCri:
             found["containerd"] = [p.pid for p in self.daemons()]
         if self.shims():
             found["shims"] = [p.pid for p in self.shims()]
+        if self.state.exists():
+            found["state directory"] = str(self.state)
         if self.paths.has_leftovers():
             found["tasks in state"] = sorted(
                 p.name for p in (self.state / "io.containerd.runtime.v2.task" / "k8s.io")

@@ -364,6 +364,11 @@ class PrivateContainerd:
                 proc.wait()
         with contextlib.suppress(OSError):
             self.pidfile.unlink()
+        if not self.has_leftovers():
+            # nothing for the next containerd to take back: leave nothing in /run either
+            shutil.rmtree(self.state, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self.state.parent.rmdir()  # only when no other FORGE_HOME's state is there
 
 
 # -- the adapter -----------------------------------------------------------------------------
