@@ -35,6 +35,9 @@ class RuntimeInfo:
     note: str | None = None
     """How an available runtime runs when it is not the usual way (e.g. "cgroup2 namespace,
     no cgroup limits")."""
+    network: str | None = None
+    """The network its containers get whatever the run asks for (cri pods: "host"); None when
+    it follows the run's --network."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +50,7 @@ class RuntimeInfo:
             "storage_driver": self.storage_driver,
             "cgroup_limits": self.cgroup_limits,
             "note": self.note,
+            "network": self.network,
         }
 
 

@@ -51,7 +51,9 @@ if [ "$SET" = venv-dir ]; then
     exit 0
 fi
 
-RUN_PKGS=(podman runc crun docker.io busybox-static curl)
+# containerd (and its ctr) also comes with docker.io; named because the cri runtime starts
+# a private one with the CRI plugin (docs/ENGINES.md); grpcio and protobuf come from pyproject
+RUN_PKGS=(podman runc crun docker.io containerd busybox-static curl)
 TEST_PKGS=(
     "${RUN_PKGS[@]}"
     docker-registry hyperfine

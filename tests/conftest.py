@@ -15,10 +15,11 @@ import psutil
 import pytest
 
 # The private dockerd and podman service (tests/engines.py), registered here, above tests/faults
-# and tests/gui, so that both share one instance of each per session.
-from tests.engines import dockerd, podman, private_dockerd, private_podman
+# and tests/gui, so that both share one instance of each per session; and private_cri, the view
+# from outside of the containerd forge starts for the cri runtime (tests/faults, integration).
+from tests.engines import dockerd, podman, private_cri, private_dockerd, private_podman
 
-__all__ = ["dockerd", "podman", "private_dockerd", "private_podman"]
+__all__ = ["dockerd", "podman", "private_cri", "private_dockerd", "private_podman"]
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "tests" / "artifacts"

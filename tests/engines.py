@@ -452,3 +452,88 @@ def remove_owned(pid: int, env: dict[str, str]) -> list[str]:
     if ids:
         sh(DOCKER, "rm", "-f", *ids, env=env, timeout=60, check=True)
     return ids
+
+
+# -- the cri runtime's private containerd ------------------------------------------------------
+
+def cri_env() -> dict[str, str]:
+    """The shared engines' defaults and no CRI endpoint: forge starts its private containerd
+    (the machine has no CRI socket of its own)."""
+    return {k: v for k, v in base_env().items() if k != "CONTAINER_RUNTIME_ENDPOINT"}
+
+
+@pytest.fixture
+def private_cri(forge_home: Path) -> Iterator[PrivateCri]:
+    """The private containerd forge starts for runs of this test's FORGE_HOME, seen from
+    outside; whatever a failing test left of it is removed afterwards."""
+    p = PrivateCri()
+    yield p
+    p.remove()
+
+
+class PrivateCri:
+    """The private containerd of one FORGE_HOME, seen from outside forge."""
+
+    def __init__(self) -> None:
+        from forge_desktop.runtimes.cri import PrivateContainerd
+
+        self.paths = PrivateContainerd(30.0)  # of FORGE_HOME, set by forge_home
+        self.state = self.paths.state
+
+    def daemons(self) -> list[psutil.Process]:
+        return [p for p in processes_mentioning(str(self.paths.config))
+                if p.name() == "containerd"]
+
+    def pid(self) -> int:
+        (daemon,) = self.daemons()
+        return int(daemon.pid)
+
+    def shims(self) -> list[psutil.Process]:
+        """containerd-shim-runc-v2 processes serving pods of this containerd (they name its
+        socket on their command line and outlive it)."""
+        return [p for p in processes_mentioning(str(self.paths.socket))
+                if p.name().startswith("containerd-shim")]
+
+    def pods_of(self, pid: int) -> list[str]:
+        """Sandboxes of forge process ``pid``, through the running private containerd."""
+        import grpc
+
+        from forge_desktop.runtimes.cri_api import cri_pb2
+        from forge_desktop.runtimes.cri_api.cri_pb2_grpc import RuntimeServiceStub
+
+        if not self.paths.socket.exists():
+            return []
+        with grpc.insecure_channel(self.paths.address) as channel:
+            try:
+                items = RuntimeServiceStub(channel).ListPodSandbox(  # type: ignore[no-untyped-call]
+                    cri_pb2.ListPodSandboxRequest(), timeout=5).items
+            except grpc.RpcError:
+                return []
+        return [p.id for p in items if p.labels.get(LABEL_OWNER, "").split("/")[1:2]
+                == [str(pid)]]
+
+    def left(self) -> dict[str, object]:
+        """What is left of this FORGE_HOME's private containerd and its pods: nothing, after
+        a run that cleaned up."""
+        found: dict[str, object] = {}
+        if self.daemons():
+            found["containerd"] = [p.pid for p in self.daemons()]
+        if self.shims():
+            found["shims"] = [p.pid for p in self.shims()]
+        if self.state.exists():
+            found["state directory"] = str(self.state)
+        if self.paths.has_leftovers():
+            found["tasks in state"] = sorted(
+                p.name for p in (self.state / "io.containerd.runtime.v2.task" / "k8s.io")
+                .iterdir())
+        return found
+
+    def remove(self) -> None:
+        """After the test: whatever a failure left (processes, mounts, state)."""
+        kill_tree(self.daemons() + self.shims())
+        # the shims' rootfs mounts sit under the state directory until they are gone
+        mounts = [ln.split()[1] for ln in Path("/proc/mounts").read_text().splitlines()
+                  if ln.split()[1].startswith(str(self.state))]
+        for point in sorted(mounts, reverse=True):
+            subprocess.run(["umount", "-l", point], check=False, timeout=30)
+        shutil.rmtree(self.state, ignore_errors=True)

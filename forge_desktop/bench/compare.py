@@ -26,7 +26,7 @@ from forge_desktop.config import Config
 from forge_desktop.errors import EngineError, ForgeError, UsageError
 from forge_desktop.models import RunSpec, RuntimeInfo
 from forge_desktop.results.document import size_verdict
-from forge_desktop.runtimes.base import LongRunning, Runtime
+from forge_desktop.runtimes.base import LongRunning, Runtime, StoreUsage
 from forge_desktop.runtimes.oci import bundle_root
 
 ALPHA = 0.05
@@ -180,8 +180,9 @@ def run_compare(opts: CompareOptions, config: Config, *, progress: ProgressFn | 
                   for r in ready if isinstance(r, LongRunning)
                   and infos[r.name].cgroup_limits is not False}
         t2 = time.perf_counter()
+        # as memory: a runtime without the ability (cri: no StoreUsage) has no disk figures
         disk = {r.name: disk_entry(r, image, s.ctx, cancel=s.cancel)
-                for r in ready if r.kind != "command"}
+                for r in ready if isinstance(r, StoreUsage)}
         t3 = time.perf_counter()
         entries = _entries(runs, memory, disk)
         warnings = like_for_like(ready, image, opts, entries)

@@ -113,6 +113,8 @@ def memory_entry(runtime: Runtime, image: str, ctx: RunContext, opts: MemoryOpti
         entry["errors"].append(f"{runtime.name}: {info.reason}")
         return entry
     entry["cgroup_limits"] = info.cgroup_limits
+    if info.network is not None:
+        entry["network"] = info.network
     if info.cgroup_limits is False:  # its containers would sit in forge's own cgroup
         entry["errors"].append(no_limits_reason(runtime.name, info.note))
         return entry

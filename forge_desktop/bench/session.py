@@ -81,6 +81,14 @@ def limits_warnings(entries: Sequence[Mapping[str, Any]]) -> list[str]:
             for e in entries if e.get("cgroup_limits") is False]
 
 
+def network_warnings(entries: Sequence[Mapping[str, Any]], network: str) -> list[str]:
+    """One like-for-like warning per runtime whose containers got another network than the
+    run's (cri pods use the host network: no CNI)."""
+    return [f"{e['runtime']}: not like-for-like: its containers use the {e['network']} "
+            f"network, the others --network {network}"
+            for e in entries if e.get("network") not in (None, network)]
+
+
 def unprepared_entry(runtime: Runtime, reason: str) -> dict[str, Any]:
     """The result entry of a runtime left out of a run because it could not be prepared (for
     benchmarks that build their entries without a Runner)."""
@@ -178,7 +186,8 @@ class Session:
     def _finish(self, opts: Options, m: Measured) -> tuple[dict[str, Any], Path | None]:
         extra = {**m.extra, **(m.after_cleanup() if m.after_cleanup else {})}
         notes = list(dict.fromkeys([*extra.get("like_for_like_warnings", []),
-                                    *limits_warnings(m.entries)]))
+                                    *limits_warnings(m.entries),
+                                    *network_warnings(m.entries, m.network or "none")]))
         if notes or "like_for_like_warnings" in extra:
             extra["like_for_like_warnings"] = notes
         doc = new_document(self.kind, self.ctx.run_id,

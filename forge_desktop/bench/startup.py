@@ -59,9 +59,14 @@ def runtime_entry(run: RuntimeRun, via: str) -> dict[str, Any]:
     }
     if run.unavailable is not None:
         entry["unavailable"] = run.unavailable
+    if run.info.network is not None:  # cri pods: host, whatever --network says
+        entry["network"] = run.info.network
     if totals:
         summary = stats.summarize(totals)
         entry["stats"] = summary.to_dict()
+        # the Kubernetes pod-startup SLO is a p99, kube-burner's reports p50/p90/p99
+        entry["percentiles_ms"] = {f"p{q}": round(stats.percentile(totals, q), 4)
+                                   for q in (50, 90, 99)}
         phases = list(dict.fromkeys(p for s in run.samples for p in s.phases_ms))
         entry["phase_medians_ms"] = {
             p: round(stats.median([s.phases_ms[p] for s in run.samples if p in s.phases_ms]), 4)

@@ -16,6 +16,10 @@ so files written by a newer forge still open in an older one.
              ``fleet_kind``, ``hosts`` (name, url, result_id, environment, runtimes, error)
              and ``comparison`` (baseline_host, ratios, engine_ratios, engine_effect,
              host_effect); their ``runtimes`` is empty.
+    + (0.1.x, issue 15): startup and compare entries carry ``percentiles_ms`` (``p50``,
+             ``p90``, ``p99`` of the totals); entries of a runtime whose containers get a
+             network of their own choosing carry ``network`` (cri: ``host``), with a
+             like-for-like warning. Older files lack both.
 """
 
 from __future__ import annotations

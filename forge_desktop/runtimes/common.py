@@ -4,10 +4,12 @@ engine means), image-name checks, engines' streamed JSON."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -296,3 +298,19 @@ def json_objects(text: str) -> Iterator[dict[str, Any]]:
 def stream_error(obj: dict[str, Any]) -> str | None:
     err = obj.get("error") or (obj.get("errorDetail") or {}).get("message")
     return str(err) if err else None
+
+
+@functools.cache
+def setpriv_with_pdeathsig() -> str | None:
+    """util-linux's setpriv if it knows --pdeathsig (2.33 and later), else None: how a
+    daemon forge starts for a run (podman's API service, a private containerd) ends with forge
+    even when forge is SIGKILLed, without preexec_fn (unsafe in a threaded process)."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return None
+    try:
+        out = subprocess.run([setpriv, "--help"], capture_output=True, text=True, timeout=5,
+                             check=False, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return setpriv if "--pdeathsig" in out.stdout else None

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
 import shutil
@@ -50,6 +49,7 @@ from forge_desktop.runtimes.common import (
     ms,
     overlay_layer_dirs,
     run_cmd,
+    setpriv_with_pdeathsig,
     size_or_none,
     stream_error,
     timed_cmd,
@@ -76,20 +76,6 @@ def default_socket() -> str:
         return "unix:///run/podman/podman.sock"
     runtime_dir = os.environ.get("XDG_RUNTIME_DIR", f"/run/user/{os.getuid()}")
     return f"unix://{runtime_dir}/podman/podman.sock"
-
-
-@functools.cache
-def _setpriv_with_pdeathsig() -> str | None:
-    """util-linux's setpriv if it knows --pdeathsig (2.33 and later), else None."""
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        return None
-    try:
-        out = subprocess.run([setpriv, "--help"], capture_output=True, text=True, timeout=5,
-                             check=False, stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return setpriv if "--pdeathsig" in out.stdout else None
 
 
 def _has_subid_range(path: str, user: str, uid: int) -> bool:
@@ -202,7 +188,7 @@ class PodmanRuntime:
         self._service_dir = tempfile.mkdtemp(prefix="forge-podman-")
         sock = Path(self._service_dir) / "podman.sock"
         argv = ["podman", "system", "service", "--time=0", f"unix://{sock}"]
-        setpriv = _setpriv_with_pdeathsig()
+        setpriv = setpriv_with_pdeathsig()
         if setpriv:
             # --time=0 never expires: if forge is SIGKILLed, nothing would ever stop this
             # service. A parent-death signal ends it with forge (util-linux setpriv, so no

@@ -26,10 +26,12 @@ def known_runtimes(config: Config) -> list[Runtime]:
     from importlib.metadata import entry_points  # not for the tray's engine_counts: heavy
 
     from forge_desktop.runtimes.command import CommandRuntime
+    from forge_desktop.runtimes.cri import CriRuntime
     from forge_desktop.runtimes.oci import OciRuntime
 
     t = config.timeout_s
-    found: list[Runtime] = [*builtin_engines(t), OciRuntime("runc", t), OciRuntime("crun", t)]
+    found: list[Runtime] = [*builtin_engines(t), CriRuntime(t), OciRuntime("runc", t),
+                            OciRuntime("crun", t)]
     found += [CommandRuntime(c, t) for c in config.command_runtimes]
     names = {r.name for r in found}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
@@ -48,7 +50,8 @@ def known_runtimes(config: Config) -> list[Runtime]:
 def select_runtimes(config: Config, names: Sequence[str] | None,
                     kinds: Iterable[str] | None = None) -> tuple[list[Runtime], list[Runtime]]:
     """Return (selected, skipped). Named runtimes must exist and be available, else a clear
-    error; with no names, every available one (of ``kinds``) is selected."""
+    error; with no names, every available one (of ``kinds``) is selected, except those that
+    are measured only when named (``explicit_only``: cri, whose pods are not like-for-like)."""
     everything = known_runtimes(config)
     by_name = {r.name: r for r in everything}
     if names:
@@ -64,7 +67,8 @@ def select_runtimes(config: Config, names: Sequence[str] | None,
                 raise RuntimeUnavailable(f"runtime {r.name!r} is unavailable: {reason}")
         return chosen, []
     allowed = set(kinds) if kinds is not None else None
-    pool = [r for r in everything if allowed is None or r.kind in allowed]
+    pool = [r for r in everything if (allowed is None or r.kind in allowed)
+            and not getattr(r, "explicit_only", False)]
     selected = [r for r in pool if r.available() is None]
     skipped = [r for r in pool if r not in selected]
     if not selected:

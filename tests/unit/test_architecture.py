@@ -16,7 +16,7 @@ import pytest
 import forge_desktop
 
 PACKAGE = Path(forge_desktop.__file__).parent
-ENGINE_SDKS = ("docker", "podman")
+ENGINE_SDKS = ("docker", "podman", "grpc")  # grpc: the cri adapter's CRI client
 RUNTIMES = "forge_desktop.runtimes"
 
 LEAVES = frozenset({
