@@ -206,6 +206,10 @@ def statistics_renderables(doc: dict[str, Any]) -> list[RenderableType]:
         from forge_desktop.cli.cmd_image import image_table
 
         return [image_table(doc)]
+    if kind == "scale":
+        from forge_desktop.cli.cmd_scale import scale_table
+
+        return [scale_table(doc), *notes]
     return generic_renderables(doc)
 
 

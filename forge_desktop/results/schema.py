@@ -11,6 +11,10 @@ so files written by a newer forge still open in an older one.
              OCI on cgroup v1), null where forge cannot tell (user-defined runtimes). Older
              files lack it: read as unknown. Startup results carry ``like_for_like_warnings``
              when a runtime ran without limits (compare results always had them).
+    + (issue 15): kind ``scale``: runtime entries carry ``levels`` (one per concurrency
+             level: throughput_per_s and p50/p90/p99_ms with ``*_ci95_*`` intervals,
+             failures, engine_cpu_s/percent, engine_peak_bytes, forge_cpu_ms_per_lifecycle,
+             latencies_ms) and ``saturation_concurrency``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 from forge_desktop.errors import StoreError
 
 SCHEMA_VERSION = 1
-KINDS = ("startup", "memory", "disk", "image", "compare", "profile")
+KINDS = ("startup", "memory", "disk", "image", "compare", "profile", "scale")
 
 
 def validate(doc: Any, where: str = "result") -> dict[str, Any]:

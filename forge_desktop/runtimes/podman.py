@@ -41,6 +41,7 @@ from forge_desktop.models import (
 from forge_desktop.procfs import cmdline, find_pids
 from forge_desktop.runtimes.base import Footprint, ImageFacts, StoreReport, is_leftover
 from forge_desktop.runtimes.common import (
+    MAX_IN_FLIGHT,
     Clock,
     explain_connection_error,
     first_line,
@@ -258,7 +259,8 @@ class PodmanRuntime:
             raise RuntimeUnavailable(f"podman: {self._reason}") from None
         url = self.endpoint.replace("unix://", "http+unix://", 1)
         try:
-            client = PodmanClient(base_url=url, timeout=self.timeout_s)
+            client = PodmanClient(base_url=url, timeout=self.timeout_s,
+                                  max_pool_size=MAX_IN_FLIGHT)
             client.ping()
             resp = client.api.get("/_ping", timeout=self.timeout_s)
             resp.raise_for_status()
@@ -607,6 +609,10 @@ class PodmanRuntime:
                              and "system" in cmd)
         mine = [p for p in services if sock and any(sock in a for a in cmdline(p))]
         return mine or services
+
+    def engine_pids(self) -> list[int]:
+        """The API service and the conmon supervising each of podman's containers."""
+        return [*self.daemon_pids(), *find_pids(lambda name, _cmd: name == "conmon")]
 
     def start_detached(self, spec: RunSpec, ctx: RunContext, seq: int) -> str:
         cid: str = self.call("POST", "/containers/create", body=self.create_body(spec, ctx))["Id"]
