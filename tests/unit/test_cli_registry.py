@@ -47,6 +47,9 @@ def other_value(p: Param) -> Any:
     if p.kind == "int":
         assert p.maximum is not None
         return int(p.maximum)
+    if p.kind == "ints":  # the limits, as a command line writes them
+        assert p.minimum is not None and p.maximum is not None
+        return f"{p.minimum:g},{p.maximum:g}"
     return "runc"  # the str parameters name a runtime (baseline)
 
 
