@@ -93,7 +93,7 @@ def test_percentile_interval_brackets_the_percentile() -> None:
     for q in (50, 90, 99):
         lo, hi = stats.percentile_ci(xs, q)
         assert lo <= stats.percentile(xs, q) <= hi
-        assert 1.0 <= lo and hi <= 40.0
+        assert lo >= 1.0 and hi <= 40.0
 
 
 # -- one level's workers --------------------------------------------------------------------
