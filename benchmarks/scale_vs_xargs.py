@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from forge_desktop.config import load_config  # noqa: E402
+from forge_desktop.image import prepare_each  # noqa: E402
 from forge_desktop.models import RunContext, RunSpec  # noqa: E402
 from forge_desktop.runtimes.base import new_run_context, oci_container_id  # noqa: E402
 from forge_desktop.runtimes.oci import OciRuntime, run_dir_for  # noqa: E402
@@ -92,12 +93,16 @@ def main() -> int:
     levels = [int(v) for v in args.levels.split(",")]
     runtimes = args.runtime or ["runc", "docker", "podman"]
     config = load_config()
-    spec = RunSpec(image=config.image, command=("true",), network="none")
     ctx = new_run_context()
     load0 = os.getloadavg()[0]
     forge: dict[tuple[str, int], list[float]] = {}
     xargs: dict[tuple[str, int], list[float]] = {}
     selected, _ = select_runtimes(config, runtimes)
+    # the benchmark image as forge resolves it (the same ref and bundle its runs use)
+    image, failed = prepare_each(selected, ctx, config.image)
+    if failed:
+        raise SystemExit(f"the benchmark image is not ready: {failed}")
+    spec = RunSpec(image=image, command=("true",), network="none")
     try:
         argvs = {rt: lifecycle_argv(rt, spec, ctx) for rt in runtimes}
         seq = 0
