@@ -1114,7 +1114,7 @@ def test_history_loader_reads_benchmarks_and_profiles(history: list[dict[str, An
 # orders them docker first: podman's store walk (seconds) is what is left.
 WINDOW_CANCEL_RUNTIMES = {"startup": ["runc"], "memory": ["docker"],
                           "disk": ["docker", "podman"], "compare": ["runc", "docker"],
-                          "image": ["docker"]}
+                          "image": ["docker"], "scale": ["runc"]}
 
 
 @pytest.mark.parametrize("kind", sorted(WINDOW_CANCEL_RUNTIMES))
@@ -1128,7 +1128,7 @@ def test_cancel_from_the_window_stops_every_kind(
     spin_until(lambda: all(r in panel.runtime_boxes for r in runtimes), 60)
     panel.select_action(kind)
     panel.set_value("runtime", runtimes)
-    if kind in ("startup", "compare"):
+    if kind in ("startup", "compare", "scale"):
         panel.set_value("iterations", 200)
     assert sorted(panel.params()["runtime"]) == sorted(runtimes)  # in the panel's order
     assert window.run_benchmark()
