@@ -514,8 +514,9 @@ class DockerRuntime:
         of a containerd another tool drives, such as a CRI one)."""
         if not self.endpoint.startswith("unix://"):
             return []
-        return find_pids(lambda name, cmd: name in ("dockerd", "containerd") or (
-            name.startswith("containerd-shim") and "moby" in cmd))
+        return find_pids(lambda name, cmd: name in ("dockerd", "containerd") or "moby" in cmd,
+                         named=lambda name: name in ("dockerd", "containerd")
+                         or name.startswith("containerd-shim"))
 
     def start_detached(self, spec: RunSpec, ctx: RunContext, seq: int) -> str:
         client = self.client()

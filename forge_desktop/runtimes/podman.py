@@ -612,7 +612,8 @@ class PodmanRuntime:
 
     def engine_pids(self) -> list[int]:
         """The API service and the conmon supervising each of podman's containers."""
-        return [*self.daemon_pids(), *find_pids(lambda name, _cmd: name == "conmon")]
+        return [*self.daemon_pids(), *find_pids(lambda _name, _cmd: True,
+                                                named=lambda name: name == "conmon")]
 
     def start_detached(self, spec: RunSpec, ctx: RunContext, seq: int) -> str:
         cid: str = self.call("POST", "/containers/create", body=self.create_body(spec, ctx))["Id"]
