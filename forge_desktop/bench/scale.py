@@ -34,6 +34,7 @@ from forge_desktop.errors import ForgeError, Interrupted, UsageError, failure_re
 from forge_desktop.models import RunContext, RunSpec, RuntimeInfo
 from forge_desktop.profiling.procmem import procs_mem
 from forge_desktop.runtimes.base import EngineProcesses, Runtime
+from forge_desktop.runtimes.oci import NAMESPACE_NOTE
 
 MAX_CONCURRENCY = 32
 """The adapters' API clients keep this many connections (runtimes/common.MAX_IN_FLIGHT)."""
@@ -328,6 +329,10 @@ def scale_entry(runtime: Runtime, info: RuntimeInfo, spec: RunSpec, ctx: RunCont
         if out.stopped:
             break
     entry["saturation_concurrency"] = saturation(entry["levels"])
+    if info.note == NAMESPACE_NOTE:
+        entry["warnings"].append("runs every container through one namespace helper, one at "
+                                 "a time: its levels measure that helper, not concurrency, "
+                                 "and the helper's children's CPU is not counted")
     if any(lv["failures"] for lv in entry["levels"]):
         entry["warnings"].append("some lifecycles failed: their levels' figures count only "
                                  "those that completed")

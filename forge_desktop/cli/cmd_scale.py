@@ -57,8 +57,9 @@ def scale_table(doc: dict[str, Any]) -> Table:
             c = real(lv.get("concurrency"))
             mark = " [bold yellow]◆[/bold yellow]" if c is not None and c == saturated else ""
             peak = real(lv.get("engine_peak_bytes"))
-            rate = _with_ci(real(lv.get("throughput_per_s")),
-                            level_ci(lv, "throughput_ci95_per_s"), 2)
+            tp = real(lv.get("throughput_per_s"))
+            rate = _with_ci(tp, level_ci(lv, "throughput_ci95_per_s"),
+                            2 if tp is not None and tp < 10 else 1)
             table.add_row(
                 name if i == 0 else "", f"{c:.0f}{mark}" if c is not None else "-",
                 f"[bold]{rate}[/bold]",
