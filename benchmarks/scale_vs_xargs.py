@@ -48,7 +48,7 @@ TARGET = 0.9
 def forge_levels(runtime: str, levels: list[int], n: int) -> dict[int, float]:
     proc = subprocess.run([sys.executable, "-m", "forge_desktop", "benchmark", "scale", "-r",
                            runtime, "--concurrency", ",".join(map(str, levels)), "-n", str(n),
-                           "--warmup", "1", "--json", "--no-save"],
+                           "--warmup", "1", "--json", "--no-save", "--wait"],
                           capture_output=True, text=True, timeout=3600, check=False,
                           stdin=subprocess.DEVNULL)
     if proc.returncode != 0:

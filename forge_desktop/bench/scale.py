@@ -100,6 +100,9 @@ def saturation(levels: Sequence[Mapping[str, Any]]) -> int | None:
 
 # -- one level ------------------------------------------------------------------------------
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_s(pid: int) -> float | None:
     """user + system CPU seconds of ``pid`` from /proc (None when it is gone)."""
     try:
@@ -107,9 +110,6 @@ def _cpu_s(pid: int) -> float | None:
     except (OSError, IndexError):
         return None
     return (int(fields[11]) + int(fields[12])) / _TICKS
-
-
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class EngineMonitor:
@@ -125,6 +125,8 @@ class EngineMonitor:
         self.peak_bytes = 0
         self.own_cpu_s = 0.0
         self.baseline_cpu_s = 0.0
+        self.failed: str | None = None
+        """Why sampling stopped early, if it did: then no engine figures are reported."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -150,6 +152,8 @@ class EngineMonitor:
                 if self._stop.wait(self.interval_s):
                     break
             self._read()
+        except Exception as exc:  # noqa: BLE001 - the level's figures go on without these
+            self.failed = failure_reason(exc)
         finally:
             self.own_cpu_s = time.thread_time() - t0
 
@@ -170,9 +174,14 @@ class EngineMonitor:
 
     @property
     def cpu_s(self) -> float | None:
-        if self.pids is None:
+        if self.pids is None or self.failed:
             return None
-        return sum(self._last[p] - self._first.get(p, 0.0) for p in self._last)
+        # never below 0: a pid reused by a new process during the level
+        return sum(max(self._last[p] - self._first.get(p, 0.0), 0.0) for p in self._last)
+
+    @property
+    def peak(self) -> int | None:
+        return None if self.pids is None or self.failed else self.peak_bytes
 
 
 @dataclass
@@ -275,7 +284,9 @@ def level_entry(concurrency: int, out: LevelRun, wall_s: float, engine: EngineMo
         or children_cpu_s > 0 else None
     entry["engine_cpu_percent"] = round(100 * engine_total / wall_s, 2) \
         if entry["engine_cpu_s"] is not None and wall_s > 0 else None
-    entry["engine_peak_bytes"] = engine.peak_bytes if engine.pids is not None else None
+    entry["engine_peak_bytes"] = engine.peak
+    if engine.failed:
+        entry["errors"].append(f"the engine's processes could not be read: {engine.failed}")
     return entry
 
 

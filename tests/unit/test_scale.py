@@ -4,14 +4,24 @@ and its result readers. The real engines are in tests/integration/test_scale.py.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from forge_desktop.bench import stats
 from forge_desktop.bench.runner import RuntimeRun
-from forge_desktop.bench.scale import ScaleOptions, rises, run_level, saturation
+from forge_desktop.bench.scale import (
+    EngineMonitor,
+    ScaleOptions,
+    rises,
+    run_level,
+    saturation,
+)
 from forge_desktop.bench.targets import evaluate
 from forge_desktop.errors import Interrupted, UsageError
 from forge_desktop.models import RunContext, RunSpec, Sample
@@ -211,3 +221,58 @@ def test_readers_never_raise_on_junk(junk: Any) -> None:
     assert document.peak_throughput(entry) is None
     assert document.worst_p99_ms(entry) is None
     assert document.level_ci({"x": junk}, "x") is None
+
+
+# -- the engine monitor ---------------------------------------------------------------------
+
+BURN = ("import sys, time\n"
+        "sys.stdin.readline()\n"
+        "while time.process_time() < 0.3: pass\n"
+        "print('burnt', flush=True)\n"
+        "sys.stdin.readline()\n")
+
+
+class EngineFake(FakeRuntime):
+    def __init__(self, pids: Callable[[], list[int]]) -> None:
+        super().__init__("fake")
+        self.pids = pids
+
+    def engine_pids(self) -> list[int]:
+        return self.pids()
+
+
+def test_the_monitor_counts_the_cpu_the_engine_spent_during_the_level() -> None:
+    """A stand-in engine burns 0.3 s of CPU (its own clock, not the wall's: the machine's
+    load cannot change it) while the level runs; the monitor reads 0.3 s, to a tick or two
+    of the kernel's accounting, and its memory."""
+    child = subprocess.Popen([sys.executable, "-c", BURN], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdin is not None and child.stdout is not None
+        with EngineMonitor(EngineFake(lambda: [child.pid]), interval_s=0.05) as mon:
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            assert child.stdout.readline() == "burnt\n"
+        cpu = mon.cpu_s
+        assert cpu is not None and 0.28 <= cpu <= 0.45, cpu
+        assert mon.peak is not None and mon.peak > 1_000_000
+        assert mon.own_cpu_s > 0
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_monitor_that_cannot_read_reports_nothing_rather_than_a_wrong_figure() -> None:
+    calls = [0]
+
+    def pids() -> list[int]:
+        calls[0] += 1
+        if calls[0] > 1:
+            raise RuntimeError("proc went away")
+        return [os.getpid()]
+
+    with EngineMonitor(EngineFake(pids), interval_s=0.01) as mon:
+        pass
+    assert mon.failed and "proc went away" in mon.failed
+    assert mon.cpu_s is None and mon.peak is None
+    assert EngineMonitor(FakeRuntime("no-daemon")).cpu_s is None
