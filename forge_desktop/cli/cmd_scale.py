@@ -13,7 +13,6 @@ import typer
 from forge_desktop.actions import ACTIONS
 from forge_desktop.cli.options import Wait
 from forge_desktop.cli.params import registry_options
-from forge_desktop.results.document import level_ci, mapping, mappings, real, scale_levels
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -35,6 +34,8 @@ def _with_ci(value: float | None, ci: tuple[float, float] | None, digits: int = 
 
 def scale_table(doc: dict[str, Any]) -> Table:
     from rich.table import Table
+
+    from forge_desktop.results.document import level_ci, mapping, mappings, real, scale_levels
 
     params = mapping(doc.get("parameters"))
     levels_text = ",".join(str(c) for c in params.get("concurrency") or [])
