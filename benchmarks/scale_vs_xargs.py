@@ -2,15 +2,15 @@
 """Is forge the bottleneck of `forge benchmark scale`? Its throughput at each concurrency
 level against the same container lifecycles driven by `xargs -P N`, side by side in one run.
 
-Per runtime and round: one `forge benchmark scale -r RT --concurrency 1,2,4,8 -n N` (its
-per-level ``throughput_per_s``: lifecycles completed per second of the level), and for each
-level, `seq N | xargs -P c` over the runtime's own command line for the same lifecycle:
+Per runtime, round and level c: `forge benchmark scale -r RT --concurrency c -n N` (its
+``throughput_per_s``: lifecycles completed per second of the level) and, back to back with it,
+`xargs -P c` over the runtime's own command line for N of the same lifecycle:
 - runc: `runc run --bundle B ID` on a bundle forge's adapter writes (same config.json, same
   rootfs, same 64 MiB / 64 pids limits), one fresh id per lifecycle;
 - docker / podman: `docker run --rm` / `podman run --rm` with the same settings as forge's API
   path (the adapters' ``cli_argv``: network none, limits, cap-drop ALL, read-only, labels).
-xargs throughput is N / its wall time. Rounds alternate which side goes first, so drift hits
-both alike; the table has medians of the per-round figures and forge / xargs (target >= 0.9).
+xargs throughput is N / its wall time. Which side of a pair goes first alternates, so drift
+hits both alike; the table has medians of the per-round figures and forge / xargs (target >= 0.9).
 Everything the xargs side creates carries this script's run id and is removed at the end.
 
 Prints a Markdown section and, with --write, replaces it in docs/PERFORMANCE.md.
@@ -108,19 +108,18 @@ def main() -> int:
         seq = 0
         for r in range(args.rounds):
             for rt in runtimes:
-                def run_xargs(rt: str = rt) -> None:
-                    nonlocal seq
-                    for c in levels:
-                        xargs.setdefault((rt, c), []).append(
-                            xargs_rate(argvs[rt], c, args.n, seq))
-                        seq += args.n
-
-                def run_forge(rt: str = rt) -> None:
-                    for c, rate in forge_levels(rt, levels, args.n).items():
-                        forge.setdefault((rt, c), []).append(rate)
-
-                for side in ((run_forge, run_xargs) if r % 2 == 0 else (run_xargs, run_forge)):
-                    side()
+                for i, c in enumerate(levels):
+                    # the two sides of a pair run back to back, the first one alternating:
+                    # on a shared machine the load drifts within seconds
+                    for side in (("forge", "xargs") if (r + i) % 2 == 0
+                                 else ("xargs", "forge")):
+                        if side == "forge":
+                            forge.setdefault((rt, c), []).append(
+                                forge_levels(rt, [c], args.n)[c])
+                        else:
+                            xargs.setdefault((rt, c), []).append(
+                                xargs_rate(argvs[rt], c, args.n, seq))
+                            seq += args.n
                 print(f"round {r + 1}: {rt} done", file=sys.stderr)
     finally:
         for rt in selected:
@@ -136,10 +135,11 @@ def main() -> int:
 
     lines = [BEGIN, "## Concurrency scaling: forge against `xargs -P` (issue 15, point 1)", "",
              f"`benchmarks/scale_vs_xargs.py --rounds {args.rounds} -n {args.n} --levels "
-             f"{args.levels}`; per runtime and round one `forge benchmark scale` (throughput "
-             "of each level) and `xargs -P c` over the runtime's own command for the same "
-             f"lifecycle ({args.n} per level; `runc run` on forge's bundle, `docker run --rm` / "
-             "`podman run --rm` with forge's settings), rounds alternating which goes first. "
+             f"{args.levels}`; per runtime, round and level c, back to back: `forge benchmark scale "
+             "--concurrency c` (its throughput) and `xargs -P c` over the runtime's own "
+             f"command for the same lifecycle ({args.n} each; `runc run` on forge's bundle, "
+             "`docker run --rm` / `podman run --rm` with forge's settings), which goes first "
+             "alternating. "
              "Lifecycles per second, medians of the rounds. Target: forge >= "
              f"{TARGET}x xargs. Load average {load0:.1f} before, {load1:.1f} after, on "
              f"{os.cpu_count()} CPUs (a shared, busy machine: compare the two sides of a row, "
