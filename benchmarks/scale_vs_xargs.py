@@ -135,8 +135,8 @@ def main() -> int:
 
     lines = [BEGIN, "## Concurrency scaling: forge against `xargs -P` (issue 15, point 1)", "",
              f"`benchmarks/scale_vs_xargs.py --rounds {args.rounds} -n {args.n} --levels "
-             f"{args.levels}`; per runtime, round and level c, back to back: `forge benchmark scale "
-             "--concurrency c` (its throughput) and `xargs -P c` over the runtime's own "
+             f"{args.levels}`; per runtime, round and level c, back to back: `forge benchmark "
+             "scale --concurrency c` (its throughput) and `xargs -P c` over the runtime's own "
              f"command for the same lifecycle ({args.n} each; `runc run` on forge's bundle, "
              "`docker run --rm` / `podman run --rm` with forge's settings), which goes first "
              "alternating. "
