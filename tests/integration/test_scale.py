@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from tests.conftest import assert_one_line_error, run_forge
-from tests.integration.conftest import labelled, oci_leftovers
+from tests.integration.conftest import DOCKER, oci_leftovers, sh
 
 
 def _results(home: Path) -> list[Path]:
@@ -34,7 +34,6 @@ def _check_levels(entry: dict[str, object], levels: list[int], n: int) -> None:
 
 
 def test_scale_runc_two_levels_json(forge_home: Path) -> None:
-    before = set(oci_leftovers())
     proc = run_forge("benchmark", "scale", "-r", "runc", "--concurrency", "1,4", "-n", "12",
                      "--json", check=True)
     doc = json.loads(proc.stdout)
@@ -45,7 +44,8 @@ def test_scale_runc_two_levels_json(forge_home: Path) -> None:
     _check_levels(entry, [1, 4], 12)
     assert entry["saturation_concurrency"] in (None, 1)  # the rule itself: unit tests
     assert "noise check before measuring" in proc.stderr
-    assert set(oci_leftovers()) <= before
+    token = doc["id"].rsplit("-", 1)[-1]  # in every runc id of the run: forge-P-S-TOKEN-N
+    assert [c for c in oci_leftovers() if f"-{token}-" in c] == []
     (saved,) = _results(forge_home)
     assert json.loads(saved.read_text())["id"] == doc["id"]
 
@@ -59,14 +59,24 @@ def test_scale_runc_two_levels_json(forge_home: Path) -> None:
     assert out.read_text().strip()
 
 
-def test_scale_docker_and_podman_table(forge_home: Path) -> None:
-    before = set(labelled("docker")) | set(labelled("podman"))
+def test_scale_docker_and_podman(forge_home: Path) -> None:
     proc = run_forge("benchmark", "scale", "-r", "docker", "-r", "podman", "--concurrency",
-                     "1,2", "-n", "4", "--warmup", "0", "--no-save", check=True)
-    assert "Concurrency scaling" in proc.stdout
-    assert "docker" in proc.stdout and "podman" in proc.stdout
-    assert _results(forge_home) == []
-    assert set(labelled("docker")) | set(labelled("podman")) <= before
+                     "1,2", "-n", "4", "--warmup", "0", "--json", check=True)
+    doc = json.loads(proc.stdout)
+    assert [e["runtime"] for e in doc["runtimes"]] == ["docker", "podman"]
+    for entry in doc["runtimes"]:
+        assert [lv["concurrency"] for lv in entry["levels"]] == [1, 2]
+        for lv in entry["levels"]:
+            assert lv["completed"] == 4 and lv["failures"] == 0, lv
+            # a daemon (and its shims, or conmon) was there and was read
+            assert lv["engine_cpu_s"] > 0 and lv["engine_peak_bytes"] > 1_000_000, lv
+    for engine in ("docker", "podman"):  # this run's containers, by its run id: none left
+        binary = DOCKER if engine == "docker" else "podman"
+        left = sh(binary, "ps", "-a", "-q", "--filter", f"label=io.forge.benchmark={doc['id']}")
+        assert left.returncode == 0 and left.stdout.split() == [], (engine, left.stdout)
+    shown = run_forge("results", "show", doc["id"], check=True)
+    assert "Concurrency scaling" in shown.stdout
+    assert "docker" in shown.stdout and "podman" in shown.stdout
 
 
 def test_scale_targets_exit_3(forge_home: Path) -> None:
