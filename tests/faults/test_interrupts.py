@@ -56,7 +56,7 @@ ARGS = {
     "image": ("benchmark", "image", "-r", "docker", "-r", "podman", "--source", "load",
               "-n", "200"),
     "compare": ("benchmark", "compare", *SHARED, "-n", "500", "--warmup", "0"),
-    "scale": ("benchmark", "scale", *SHARED, "--concurrency", "1,4", "-n", "500",
+    "scale": ("benchmark", "scale", *SHARED, "--concurrency", "4,8", "-n", "500",
               "--warmup", "0"),
 }
 
