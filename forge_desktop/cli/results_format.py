@@ -82,8 +82,9 @@ def list_table(rows: Sequence[ResultSummary], matched: int, total: int, where: s
                       escape(", ".join(s.runtimes)), escape(headline(s)),
                       escape(labels[s.machine]), status(s))
     table.caption = ("Headline per runtime, best first: startup/compare/image median ms; "
-                     "memory MiB per running container; disk KiB one container adds. "
-                     "`forge results show ID` for the detail.")
+                     "memory MiB per running container; disk KiB one container adds; scale "
+                     "the best level's lifecycles per second. `forge results show ID` for the "
+                     "detail.")
     table.caption_justify = "left"
     return table
 
