@@ -10,7 +10,8 @@ Per runtime, round and level c: `forge benchmark scale -r RT --concurrency c -n 
 - docker / podman: `docker run --rm` / `podman run --rm` with the same settings as forge's API
   path (the adapters' ``cli_argv``: network none, limits, cap-drop ALL, read-only, labels).
 xargs throughput is N / its wall time. Which side of a pair goes first alternates, so drift
-hits both alike; the table has medians of the per-round figures and forge / xargs (target >= 0.9).
+hits both alike; the table has medians of the per-round figures and the median of the paired
+ratios forge / xargs (target >= 0.9).
 Everything the xargs side creates carries this script's run id and is removed at the end.
 
 Prints a Markdown section and, with --write, replaces it in docs/PERFORMANCE.md.
@@ -144,13 +145,18 @@ def main() -> int:
              f"{TARGET}x xargs. Load average {load0:.1f} before, {load1:.1f} after, on "
              f"{os.cpu_count()} CPUs (a shared, busy machine: compare the two sides of a row, "
              "not rows of another run).", "",
-             "| Runtime | In flight | forge /s | xargs -P /s | forge / xargs | target |",
+             "forge / xargs is the median of the rounds' paired ratios (each pair ran back "
+             "to back: the load moves less within a pair than between rounds), with the "
+             "lowest and highest.", "",
+             "| Runtime | In flight | forge /s | xargs -P /s | forge / xargs (range) | target |",
              "|---|---:|---:|---:|---:|---|"]
     for rt in runtimes:
         for c in levels:
             f, x = statistics.median(forge[(rt, c)]), statistics.median(xargs[(rt, c)])
-            ratio = f / x
-            lines.append(f"| {rt} | {c} | {f:.2f} | {x:.2f} | {ratio:.2f}x | "
+            ratios = [a / b for a, b in zip(forge[(rt, c)], xargs[(rt, c)], strict=True)]
+            ratio = statistics.median(ratios)
+            lines.append(f"| {rt} | {c} | {f:.2f} | {x:.2f} | {ratio:.2f}x "
+                         f"({min(ratios):.2f}–{max(ratios):.2f}) | "
                          f"{'met' if ratio >= TARGET else '**missed**'} |")
     lines += ["", "Per-round figures (forge / xargs): " + "; ".join(
         f"{rt} x{c} " + ", ".join(f"{a:.1f}/{b:.1f}" for a, b in zip(
