@@ -19,6 +19,7 @@ from typing import Any
 
 from forge_desktop.config import Config
 from forge_desktop.errors import UsageError
+from forge_desktop.results.document import peak_throughput, worst_p99_ms
 
 MIB = 1024 * 1024
 METRICS = ("startup_ms", "memory_mb", "disk_mb", "throughput_per_s", "p99_ms")
@@ -63,13 +64,10 @@ def metric_value(entry: Mapping[str, Any], metric: str) -> float | None:
         if image is None or per is None:
             return None
         return float(image + per) / MIB
-    if metric in ("throughput_per_s", "p99_ms"):
-        values = [float(v) for lv in entry.get("levels") or []
-                  if isinstance(lv, dict) and isinstance(v := lv.get(metric), int | float)
-                  and not isinstance(v, bool)]
-        if not values:
-            return None
-        return max(values)
+    if metric == "throughput_per_s":
+        return peak_throughput(entry)
+    if metric == "p99_ms":
+        return worst_p99_ms(entry)
     raise ValueError(metric)
 
 
