@@ -606,7 +606,7 @@ class PodmanRuntime:
             return [self._service.pid]
         sock = str(self._socket_path() or "")
         services = find_pids(lambda name, cmd: name == "podman" and "service" in cmd
-                             and "system" in cmd)
+                             and "system" in cmd, named=lambda name: name == "podman")
         mine = [p for p in services if sock and any(sock in a for a in cmdline(p))]
         return mine or services
 
