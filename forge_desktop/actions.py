@@ -26,7 +26,7 @@ ProgressFn = Callable[[str, int, int, bool], None]
 LogFn = Callable[[str], None]
 Runner = Callable[[Mapping[str, Any], "Config", ProgressFn, threading.Event, LogFn],
                   tuple[dict[str, Any], Path | None]]
-ParamKind = Literal["int", "float", "str", "bool", "runtimes"]
+ParamKind = Literal["int", "float", "str", "bool", "runtimes", "ints"]
 
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9._:/@+-]*$")
 """Parameter values are names and numbers: anything else (spaces, quotes, `;`, `$`, newlines,
@@ -79,6 +79,7 @@ class Param:
         """How ``--help`` and the docs say the default: "config benchmark.iterations, else
         10"."""
         shown = (",".join(self.default) or "every available one") if self.kind == "runtimes" \
+            else ",".join(map(str, self.default)) if self.kind == "ints" \
             else (str(self.default) or '""')
         return f"config {self.config}, else {shown}" if self.config else shown
 
@@ -95,6 +96,21 @@ class Param:
                 if not isinstance(item, str) or not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", item):
                     raise UsageError(f"{where}: {item!r} is not a runtime name")
             return tuple(items)
+        if self.kind == "ints":  # "1,2,4,8" (a command line, a text field) or a list
+            parts = list(raw) if isinstance(raw, list | tuple) else str(raw).split(",")
+            if not parts or parts == [""]:
+                raise UsageError(f"{where} needs at least one number, e.g. 1,2,4")
+            values: list[int] = []
+            for part in parts:
+                if isinstance(part, bool) or not re.fullmatch(r"\s*\d{1,6}\s*", str(part)):
+                    raise UsageError(f"{where} takes whole numbers separated by commas, "
+                                     f"got {str(raw)[:40]!r}")
+                values.append(int(str(part)))
+            if any((self.minimum is not None and v < self.minimum)
+                   or (self.maximum is not None and v > self.maximum) for v in values):
+                raise UsageError(f"{where}: each number must be between {self.minimum:g} and "
+                                 f"{self.maximum:g}, got {str(raw)[:40]!r}")
+            return tuple(values)
         if self.kind == "bool":
             if isinstance(raw, bool):
                 return raw
@@ -190,6 +206,8 @@ class Action:
                     argv += [flag, name]
             elif p.kind == "bool":
                 argv += [flag] if value else []
+            elif p.kind == "ints":
+                argv += [flag, ",".join(map(str, value))]
             else:
                 argv += [flag, str(value)]
         return argv
@@ -258,6 +276,14 @@ def _image(p: Mapping[str, Any], config: Config, progress: ProgressFn,
     return run_image_bench(opts, config, progress=progress, cancel=cancel, log=log)
 
 
+def _scale(p: Mapping[str, Any], config: Config, progress: ProgressFn,
+           cancel: threading.Event, log: LogFn) -> tuple[dict[str, Any], Path | None]:
+    from forge_desktop.bench.scale import ScaleOptions, run_scale
+
+    opts = ScaleOptions(p["runtime"], p["concurrency"], p["iterations"], p["warmup"])
+    return run_scale(opts, config, progress=progress, cancel=cancel, log=log)
+
+
 _RUNTIMES = Param("runtime", "runtimes", (), "Runtime to measure (repeatable)",
                   flags=("-r", "--runtime"))
 _ITERATIONS = Param("iterations", "int", 10, "Measured iterations per runtime", 1, 1000,
@@ -301,6 +327,15 @@ ACTIONS: dict[str, Action] = {a.id: a for a in (
                   flags=("-n", "--iterations")),
             Param("warmup", "int", 1, "Unmeasured (still cold) loads or pulls first", 0, 100)),
            _image),
+    Action("scale", "Concurrency scaling", "Throughput and latency with many containers "
+           "starting at once", ("benchmark", "scale"),
+           (_RUNTIMES,
+            Param("concurrency", "ints", (1, 2, 4, 8), "Lifecycles in flight at once, one "
+                  "level each, increasing", 1, 32),
+            Param("iterations", "int", 20, "Container lifecycles per concurrency level", 1,
+                  1000, flags=("-n", "--iterations")),
+            _WARMUP),
+           _scale),
     Action("results", "Open results", "The results window", ("window",), view=("window",)),
     Action("resources", "System resources", "CPU, memory, disk and containers now",
            ("benchmark", "resources"), view=("window", "--resources")),

@@ -38,7 +38,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 def _number(p: Param, value: float | None) -> int | float | None:
     if value is None:
         return None
-    return int(value) if p.kind == "int" else float(value)
+    return int(value) if p.kind in ("int", "ints") else float(value)
 
 
 def param_info(action: Action, p: Param) -> dict[str, Any]:

@@ -27,6 +27,8 @@ __all__ = [
     "mean",
     "median",
     "percentile",
+    "percentile_ci",
+    "rate_ci",
     "ratio_of_medians_ci",
     "reliability_warnings",
     "session_drift",
@@ -205,6 +207,60 @@ def bootstrap_median_ci(
     med = _median(values)
     # Clamp: interpolation rounding can step a hair outside the observed range.
     return max(min(interval[0], med), lo_obs), min(max(interval[1], med), hi_obs)
+
+
+def percentile_ci(xs: Sequence[float], q: float, confidence: float = 0.95,
+                  n_resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Bootstrap (percentile method) confidence interval of the ``q``-th percentile.
+
+    A high percentile of a few runs is the largest of them, which a bootstrap cannot see
+    beyond: the interval is then honest only in one direction, so it is widened to include
+    the estimate and clamped to the observed range, as :func:`bootstrap_median_ci` does."""
+    values = _checked(xs)
+    lo_obs, hi_obs = min(values), max(values)
+    est = percentile(values, q)
+    if len(values) < 3 or lo_obs == hi_obs:
+        return lo_obs, hi_obs
+
+    def stat(x: Any, axis: int = -1) -> Any:
+        import numpy as np
+
+        return np.percentile(x, q, axis=axis)
+
+    interval = _bootstrap_interval((values,), stat, confidence=confidence,
+                                   n_resamples=n_resamples, seed=seed, methods=("percentile",))
+    if interval is None:
+        return lo_obs, hi_obs
+    return max(min(interval[0], est), lo_obs), min(max(interval[1], est), hi_obs)
+
+
+def rate_ci(rate: float, durations: Sequence[float], confidence: float = 0.95,
+            n_resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """Confidence interval of a throughput ``rate`` (completions per second) of a system that
+    keeps a fixed number of jobs in flight, from the jobs' ``durations``. By Little's law the
+    rate is the number in flight over the mean duration, so its relative uncertainty is the
+    mean duration's: the interval is ``rate * mean / [hi, lo]`` of the bootstrap interval of
+    the mean. (The gaps between completions are no basis for it: with several jobs in flight
+    they come in bursts, and resampling them as if independent overstates the spread.) With
+    fewer than 3 durations, or all equal, the extreme ratios are used instead."""
+    values = _checked(durations)
+    if min(values) <= 0 or not math.isfinite(rate) or rate <= 0:
+        raise ValueError("durations and the rate must be positive")
+    avg = _fmean(values)
+    if len(values) < 3 or min(values) == max(values):
+        return rate * avg / max(values), rate * avg / min(values)
+
+    def mean_stat(x: Any, axis: int = -1) -> Any:
+        import numpy as np
+
+        return np.mean(x, axis=axis)
+
+    interval = _bootstrap_interval((values,), mean_stat, confidence=confidence,
+                                   n_resamples=n_resamples, seed=seed,
+                                   methods=("BCa", "percentile"))
+    if interval is None or interval[0] <= 0:
+        return rate * avg / max(values), rate * avg / min(values)
+    return min(rate * avg / interval[1], rate), max(rate * avg / interval[0], rate)
 
 
 @dataclass(frozen=True)

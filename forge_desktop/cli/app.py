@@ -312,6 +312,7 @@ def _register_commands() -> None:
     import importlib
 
     for module, group in (("cmd_disk", benchmark_app), ("cmd_image", benchmark_app),
+                          ("cmd_scale", benchmark_app),
                           ("cmd_profile", benchmark_app), ("cmd_resources", benchmark_app),
                           ("cmd_results", results_app), ("cmd_export", results_app),
                           ("cmd_desktop", app), ("cmd_hosts", app)):

@@ -6,6 +6,8 @@ from typing import Any
 
 from rich.table import Table
 
+from forge_desktop.bench.targets import FLOORS
+
 
 def fmt_ms(value: float | None) -> str:
     if value is None:
@@ -114,8 +116,9 @@ def targets_table(rows: list[dict[str, Any]]) -> Table:
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for t in rows:
         status = "[green]met[/green]" if t["met"] else "[red]missed[/red]"
-        table.add_row(t["runtime"], t["metric"], f"< {t['limit']:g}", f"{t['value']:.1f}",
-                      status)
+        floor = t["metric"] in FLOORS
+        table.add_row(t["runtime"], t["metric"], f"{'≥' if floor else '<'} {t['limit']:g}",
+                      f"{t['value']:.1f}", status)
     return table
 
 

@@ -19,7 +19,8 @@ import typer
 from forge_desktop.actions import ACTIONS, Action, Param
 
 F = TypeVar("F", bound=Callable[..., Any])
-_TYPES: dict[str, Any] = {"int": int, "float": float, "str": str, "runtimes": list[str]}
+_TYPES: dict[str, Any] = {"int": int, "float": float, "str": str, "runtimes": list[str],
+                          "ints": str}
 
 
 def option_help(p: Param) -> str:

@@ -83,8 +83,9 @@ def list_table(rows: Sequence[ResultSummary], matched: int, total: int, where: s
                       escape(", ".join(s.runtimes)), escape(headline(s)),
                       escape(labels[s.machine]), status(s))
     table.caption = ("Headline per runtime, best first: startup/compare/image median ms; "
-                     "memory MiB per running container; disk KiB one container adds. "
-                     "`forge results show ID` for the detail.")
+                     "memory MiB per running container; disk KiB one container adds; scale "
+                     "the best level's lifecycles per second. `forge results show ID` for the "
+                     "detail.")
     table.caption_justify = "left"
     return table
 
@@ -209,6 +210,10 @@ def statistics_renderables(doc: dict[str, Any]) -> list[RenderableType]:
         return [image_table(doc)]
     if kind == "fleet":
         return [Text(line) for line in fleet_lines(doc)]
+    if kind == "scale":
+        from forge_desktop.cli.cmd_scale import scale_table
+
+        return [scale_table(doc), *notes]
     return generic_renderables(doc)
 
 

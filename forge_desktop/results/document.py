@@ -31,9 +31,11 @@ MEMORY_KINDS = ("memory", "compare")
 DISK_KINDS = ("disk", "compare")
 TIMED_KINDS = (*STARTUP_SHAPED, "compare", "image")
 HEADLINE_UNITS = {"startup": "ms", "canary": "ms", "compare": "ms", "image": "ms", "memory": "MiB",
-                  "disk": "KiB"}
+                  "disk": "KiB", "scale": "/s"}
 """startup/canary/compare/image: median ms; memory: MiB per running container; disk: KiB that one
-created container adds."""
+created container adds; scale: the best level's lifecycles per second (higher is better)."""
+RATE_UNITS = frozenset({"/s"})
+"""Headline units where more is better: :func:`headline_text` ranks them largest first."""
 
 
 # --- the shape (what forge writes) ------------------------------------------------------------
@@ -58,6 +60,26 @@ class Sample(TypedDict, total=False):
     total_bytes: int
 
 
+class ScaleLevel(TypedDict, total=False):
+    concurrency: int
+    completed: int
+    failures: int
+    wall_s: float
+    latencies_ms: list[float]
+    throughput_per_s: float
+    throughput_ci95_per_s: list[float]
+    p50_ms: float
+    p50_ci95_ms: list[float]
+    p90_ms: float
+    p90_ci95_ms: list[float]
+    p99_ms: float
+    p99_ci95_ms: list[float]
+    engine_cpu_s: float | None
+    engine_cpu_percent: float | None
+    engine_peak_bytes: int | None
+    forge_cpu_ms_per_lifecycle: float
+
+
 class RuntimeEntry(TypedDict, total=False):
     """One runtime's part of a result; which figures it holds depends on the kind."""
 
@@ -76,6 +98,9 @@ class RuntimeEntry(TypedDict, total=False):
     benchmark_image_bytes: int
     store_fs_bytes: int
     density: list[dict[str, Any]]
+    levels: list[ScaleLevel]
+    """scale: one per concurrency level, in increasing order."""
+    saturation_concurrency: int | None
     memory: RuntimeEntry
     """compare: the memory phase's entry."""
     disk: RuntimeEntry
@@ -206,6 +231,32 @@ def startup_samples(doc: Doc, runtime: str) -> list[float]:
     return []
 
 
+def scale_levels(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A scale entry's levels that have a numeric concurrency, in the file's order."""
+    return [lv for lv in mappings(entry.get("levels")) if real(lv.get("concurrency")) is not None]
+
+
+def level_ci(level: Mapping[str, Any], key: str) -> tuple[float, float] | None:
+    """A two-number interval field of a level (``throughput_ci95_per_s``, ``p99_ci95_ms``)."""
+    pair = items(level.get(key))
+    if len(pair) != 2:
+        return None
+    lo, hi = real(pair[0]), real(pair[1])
+    return None if lo is None or hi is None else (lo, hi)
+
+
+def peak_throughput(entry: Mapping[str, Any]) -> float | None:
+    """The best level's lifecycles per second (the scale headline)."""
+    values = [v for lv in scale_levels(entry) if (v := real(lv.get("throughput_per_s")))
+              is not None]
+    return max(values) if values else None
+
+
+def worst_p99_ms(entry: Mapping[str, Any]) -> float | None:
+    values = [v for lv in scale_levels(entry) if (v := real(lv.get("p99_ms"))) is not None]
+    return max(values) if values else None
+
+
 def metrics(kind: str, entry: Mapping[str, Any]) -> dict[str, float]:
     """The figures history works with: ``startup`` (median ms), ``daemon_memory`` (daemon PSS
     bytes), ``per_container_memory`` (bytes per running container), ``disk`` (bytes)."""
@@ -230,15 +281,18 @@ def headline_value(kind: str, entry: Mapping[str, Any]) -> float | None:
     if kind in ("memory", "disk"):
         per = per_container_bytes(entry)
         return None if per is None else per / (MIB if kind == "memory" else KIB)
+    if kind == "scale":
+        return peak_throughput(entry)
     return median_ms(entry)
 
 
 def headline_text(values: Mapping[str, float], unit: str, *, digits: int | None = None,
                   unit_each: bool = False) -> str:
-    """Each runtime's headline figure, best (smallest) first: "runc 40.3 · podman 193.9 ms".
+    """Each runtime's headline figure, best (smallest; for a rate, largest) first:
+    "runc 40.3 · podman 193.9 ms".
     ``digits`` None: two decimals for a MiB figure under 10, else one; ``unit_each``: the
     unit after every figure (the window's narrower column) rather than once at the end."""
-    ranked = sorted(values.items(), key=lambda kv: kv[1])
+    ranked = sorted(values.items(), key=lambda kv: kv[1], reverse=unit in RATE_UNITS)
 
     def figure(value: float) -> str:
         return f"{value:,.{digits}f}" if digits is not None else figure_text(value, unit)
@@ -275,6 +329,11 @@ def notification(doc: Doc) -> str:
             what = kind.capitalize() if kind in STARTUP_SHAPED else "Image " + text(
                 mapping(doc.get("parameters")).get("source") or "load")
             return f"{what} finished: " + ", ".join(f"{n} {m:.0f} ms" for m, n in timed)
+    if kind == "scale":
+        rates = sorted(((t, e["runtime"]) for e in named
+                        if (t := peak_throughput(e)) is not None), reverse=True)
+        if rates:
+            return "Scale finished: " + ", ".join(f"{n} {t:.1f} containers/s" for t, n in rates)
     if kind in ("memory", "disk"):
         per = sorted((b, e["runtime"]) for e in named
                      if (b := per_container_bytes(e)) is not None)

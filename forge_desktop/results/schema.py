@@ -20,6 +20,10 @@ so files written by a newer forge still open in an older one.
              ``p90``, ``p99`` of the totals); entries of a runtime whose containers get a
              network of their own choosing carry ``network`` (cri: ``host``), with a
              like-for-like warning. Older files lack both.
+    + (issue 15): kind ``scale``: runtime entries carry ``levels`` (one per concurrency
+             level: throughput_per_s and p50/p90/p99_ms with ``*_ci95_*`` intervals,
+             failures, engine_cpu_s/percent, engine_peak_bytes, forge_cpu_ms_per_lifecycle,
+             latencies_ms) and ``saturation_concurrency``.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from typing import Any
 from forge_desktop.errors import StoreError
 
 SCHEMA_VERSION = 1
-KINDS = ("startup", "canary", "memory", "disk", "image", "compare", "profile", "fleet")
+KINDS = ("startup", "canary", "memory", "disk", "image", "compare", "profile", "fleet",
+         "scale")
 
 
 def validate(doc: Any, where: str = "result") -> dict[str, Any]:

@@ -68,6 +68,16 @@ class LongRunning(Protocol):
         """Remove one container; never raises (the run's cleanup sweeps what is left)."""
 
 
+@runtime_checkable
+class EngineProcesses(Protocol):
+    """Engines whose work happens in processes of their own rather than in forge's children
+    (the scale benchmark reads their CPU and memory while containers come and go)."""
+
+    def engine_pids(self) -> list[int]:
+        """The daemon's processes and, now, the per-container supervisors (shims, conmon)
+        of this engine on this host; empty when the engine is remote."""
+
+
 @dataclass(frozen=True)
 class ImageFacts:
     id: str

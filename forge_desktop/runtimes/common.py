@@ -23,6 +23,10 @@ from forge_desktop.errors import EngineError, EngineTimeout, UsageError
 Clock = Callable[[], float]
 """Seconds from an arbitrary origin; ``time.perf_counter`` unless a test injects one."""
 
+MAX_IN_FLIGHT = 32
+"""Requests one adapter may have in flight at once (the scale benchmark's highest level): its
+API client keeps that many connections open, rather than the SDKs' 10, beyond which every
+extra request opens a connection, discards it and logs a warning."""
 _IMAGE_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._/:@-]{0,254}$")
 
 

@@ -35,6 +35,7 @@ from forge_desktop.models import (
 from forge_desktop.procfs import find_pids
 from forge_desktop.runtimes.base import Footprint, ImageFacts, StoreReport, is_leftover
 from forge_desktop.runtimes.common import (
+    MAX_IN_FLIGHT,
     Clock,
     connection_failed,
     explain_connection_error,
@@ -152,7 +153,8 @@ class DockerRuntime:
             self._reason = "the docker Python SDK is not installed (pip install docker)"
             raise RuntimeUnavailable(f"docker: {self._reason}") from None
         try:
-            client = docker.APIClient(version="auto", timeout=self.timeout_s, **kwargs_from_env())
+            client = docker.APIClient(version="auto", timeout=self.timeout_s,
+                                      max_pool_size=MAX_IN_FLIGHT, **kwargs_from_env())
             client.ping()
         except Exception as exc:  # noqa: BLE001 - every failure becomes a reason
             self._reason = explain_connection_error(exc, self.endpoint, "docker", START_HINT)
@@ -506,6 +508,15 @@ class DockerRuntime:
         if not self.endpoint.startswith("unix://"):
             return []
         return find_pids(lambda name, _cmd: name in ("dockerd", "containerd"))
+
+    def engine_pids(self) -> list[int]:
+        """The daemon's processes and docker's containerd-shims (namespace ``moby``: not those
+        of a containerd another tool drives, such as a CRI one)."""
+        if not self.endpoint.startswith("unix://"):
+            return []
+        return find_pids(lambda name, cmd: name in ("dockerd", "containerd") or "moby" in cmd,
+                         named=lambda name: name in ("dockerd", "containerd")
+                         or name.startswith("containerd-shim"))
 
     def start_detached(self, spec: RunSpec, ctx: RunContext, seq: int) -> str:
         client = self.client()

@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -130,6 +131,9 @@ class NamespaceHelper:
     def __init__(self, prefix: list[str], what: str, timeout_s: float) -> None:
         self.what = what
         self._seq = 0
+        self._lock = threading.Lock()
+        """One request on the pipe at a time: the helper serves them in turn, so threads
+        calling at once (the scale benchmark) wait here instead of mixing their lines."""
         self._buf = b""
         self._err = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the helper
         try:
@@ -183,6 +187,11 @@ class NamespaceHelper:
     def request(self, op: str, argv: list[str], timeout_s: float, what: str) -> dict[str, Any]:
         """Send one command line (``what`` names it in errors); raises EngineTimeout or
         EngineError as ``timed_cmd`` would."""
+        with self._lock:
+            return self._request(op, argv, timeout_s, what)
+
+    def _request(self, op: str, argv: list[str], timeout_s: float, what: str
+                 ) -> dict[str, Any]:
         if self.proc.poll() is not None or self.proc.stdin is None:
             raise EngineError(f"{self.what}: the namespace helper is not running")
         self._seq += 1

@@ -40,6 +40,7 @@ from forge_desktop.models import (
 from forge_desktop.procfs import cmdline, find_pids
 from forge_desktop.runtimes.base import Footprint, ImageFacts, StoreReport, is_leftover
 from forge_desktop.runtimes.common import (
+    MAX_IN_FLIGHT,
     Clock,
     explain_connection_error,
     first_line,
@@ -244,7 +245,8 @@ class PodmanRuntime:
             raise RuntimeUnavailable(f"podman: {self._reason}") from None
         url = self.endpoint.replace("unix://", "http+unix://", 1)
         try:
-            client = PodmanClient(base_url=url, timeout=self.timeout_s)
+            client = PodmanClient(base_url=url, timeout=self.timeout_s,
+                                  max_pool_size=MAX_IN_FLIGHT)
             client.ping()
             resp = client.api.get("/_ping", timeout=self.timeout_s)
             resp.raise_for_status()
@@ -590,9 +592,14 @@ class PodmanRuntime:
             return [self._service.pid]
         sock = str(self._socket_path() or "")
         services = find_pids(lambda name, cmd: name == "podman" and "service" in cmd
-                             and "system" in cmd)
+                             and "system" in cmd, named=lambda name: name == "podman")
         mine = [p for p in services if sock and any(sock in a for a in cmdline(p))]
         return mine or services
+
+    def engine_pids(self) -> list[int]:
+        """The API service and the conmon supervising each of podman's containers."""
+        return [*self.daemon_pids(), *find_pids(lambda _name, _cmd: True,
+                                                named=lambda name: name == "conmon")]
 
     def start_detached(self, spec: RunSpec, ctx: RunContext, seq: int) -> str:
         cid: str = self.call("POST", "/containers/create", body=self.create_body(spec, ctx))["Id"]

@@ -56,6 +56,8 @@ ARGS = {
     "image": ("benchmark", "image", "-r", "docker", "-r", "podman", "--source", "load",
               "-n", "200"),
     "compare": ("benchmark", "compare", *SHARED, "-n", "500", "--warmup", "0"),
+    "scale": ("benchmark", "scale", *SHARED, "--concurrency", "4,8", "-n", "500",
+              "--warmup", "0"),
 }
 
 
@@ -120,9 +122,10 @@ def test_signal_with_temporary_podman_service(private_podman: PrivatePodman, for
 
 def _sigkill_then_sweep(spawn: Spawn, forge_home: Path, runtime: str, env: dict[str, str],
                         leftovers: Callable[[int], Sequence[object]],
-                        wrap: tuple[str, ...] = ()) -> dict[str, float]:
-    forge: Forge = spawn("benchmark", "memory", "-r", runtime, "--containers", "20",
-                         env=env, wrap=wrap)
+                        wrap: tuple[str, ...] = (),
+                        args: tuple[str, ...] = ("benchmark", "memory", "--containers", "20")
+                        ) -> dict[str, float]:
+    forge: Forge = spawn(*args, "-r", runtime, env=env, wrap=wrap)
     wait_for("three running containers of the run", lambda: len(leftovers(forge.pid)) >= 3,
              60, alive=forge.proc)
     services = temporary_services(forge.pid)
@@ -151,6 +154,18 @@ def test_sigkill_then_next_run_sweeps_docker(dockerd: PrivateDockerd, forge_home
                                              spawn: Spawn) -> None:
     _sigkill_then_sweep(spawn, forge_home, "docker", dockerd.env,
                         lambda pid: owned_by(pid, labelled("docker", dockerd.env)))
+    assert dockerd.orphan_shims() == [], "containerd-shims outlived the swept containers"
+
+
+def test_sigkill_of_scale_run_then_next_run_sweeps_docker(dockerd: PrivateDockerd,
+                                                          forge_home: Path,
+                                                          spawn: Spawn) -> None:
+    """Eight lifecycles in flight when forge dies: their containers (created, running or
+    exited, never removed) stay until the next run sweeps them."""
+    _sigkill_then_sweep(spawn, forge_home, "docker", dockerd.env,
+                        lambda pid: owned_by(pid, labelled("docker", dockerd.env)),
+                        args=("benchmark", "scale", "--concurrency", "8", "-n", "1000",
+                              "--warmup", "0"))
     assert dockerd.orphan_shims() == [], "containerd-shims outlived the swept containers"
 
 

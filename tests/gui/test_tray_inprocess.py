@@ -237,7 +237,7 @@ def test_an_engine_dying_mid_run_notifies_keeps_what_completed_and_the_tray_carr
 # Per kind: the runtimes that give it a progress report before its last step, so Cancel from
 # the first report always has work left to stop (disk reports per runtime: two of them).
 CANCEL_RUNTIMES = {"startup": ["runc"], "memory": ["docker"], "disk": ["runc", "docker"],
-                   "compare": ["runc", "docker"], "image": ["docker"]}
+                   "compare": ["runc", "docker"], "image": ["docker"], "scale": ["runc"]}
 
 
 @pytest.mark.parametrize("kind", sorted(CANCEL_RUNTIMES))

@@ -566,6 +566,58 @@ def test_detail_and_plots_show_a_chosen_result(
     assert detail.samples.rowCount() == 20
 
 
+def _scale_doc() -> dict[str, Any]:
+    """A scale result as forge writes it: runc saturating at 2, docker still rising."""
+    def lv(c: int, rate: float, p50: float, p99: float) -> dict[str, Any]:
+        return {"concurrency": c, "completed": 20, "failures": 0, "wall_s": 20 / rate,
+                "latencies_ms": [p50] * 20, "throughput_per_s": rate,
+                "throughput_ci95_per_s": [rate * 0.95, rate * 1.05], "p50_ms": p50,
+                "p50_ci95_ms": [p50 * 0.9, p50 * 1.1], "p90_ms": p99 * 0.9,
+                "p90_ci95_ms": [p99 * 0.8, p99], "p99_ms": p99,
+                "p99_ci95_ms": [p99 * 0.9, p99], "engine_cpu_s": 0.5,
+                "engine_cpu_percent": 40.0, "engine_peak_bytes": 150 * 1048576,
+                "forge_cpu_ms_per_lifecycle": 0.8}
+    return {"schema_version": 1, "id": "20991231T235959Z-5ca1e0", "kind": "scale",
+            "created_at": "2099-12-31T23:59:59.000Z", "complete": True,
+            "environment": {"host": "vm"}, "parameters": {"concurrency": [1, 2, 4],
+                                                           "iterations": 20},
+            "runtimes": [
+                {"runtime": "runc", "kind": "oci", "version": "1.1.5", "errors": [],
+                 "warnings": [], "saturation_concurrency": 2,
+                 "levels": [lv(1, 35.0, 28, 45), lv(2, 64.0, 30, 52), lv(4, 63.0, 55, 120)]},
+                {"runtime": "docker", "kind": "engine", "version": "20.10", "errors": [],
+                 "warnings": [], "saturation_concurrency": None,
+                 "levels": [lv(1, 3.9, 254, 321), lv(2, 4.9, 392, 526),
+                            lv(4, 6.3, 610, 794)]}]}
+
+
+def test_a_scale_result_shows_its_levels_and_the_scaling_plot(
+        qapp: QApplication, forge_home: Path,
+        open_window: Callable[[], ResultsWindow]) -> None:
+    doc = validate(_scale_doc())
+    summarize(doc, "x.json")  # the index must take it
+    (forge_home / "benchmarks").mkdir(parents=True)
+    (forge_home / "benchmarks" / f"{doc['id']}.json").write_text(json.dumps(doc))
+    window = open_window()
+    window.select_result(doc["id"])
+    detail = window.detail
+    spin_until(lambda: detail.samples.rowCount() == 6, 10)  # a row per runtime and level
+    assert detail.samples.rows[0][:3] == ("runc", "1", "35.00")
+    window.show_panel("plots")
+    plots = window.ensure_plots()
+    window.show_current()
+    scaling = plots.plots["scaling"]
+    spin_until(lambda: plots.tabs.currentWidget() is scaling, 10)  # chosen for this kind
+    spin_until(lambda: scaling.title.startswith("Throughput against concurrency"), 10)
+    text = scaling.hover_at(2, 64.0)
+    assert text is not None and text.startswith("runc ×2: 64.00/s") and "saturation" in text
+    text = scaling.hover_at(4, 6.3)
+    assert text is not None and text.startswith("docker ×4") and "p99 794 ms" in text
+    screenshot(window, "plot-scaling")
+    png = plots.export_png(forge_home / "scaling.png", "scaling")
+    assert distinct_colours(QImage(str(png))) > 10
+
+
 def test_compare_two_results_and_the_runtimes_of_one(
         qapp: QApplication, history: list[dict[str, Any]],
         open_window: Callable[[], ResultsWindow]) -> None:
@@ -1153,7 +1205,7 @@ def test_history_loader_reads_benchmarks_and_profiles(history: list[dict[str, An
 # orders them docker first: podman's store walk (seconds) is what is left.
 WINDOW_CANCEL_RUNTIMES = {"startup": ["runc"], "memory": ["docker"],
                           "disk": ["docker", "podman"], "compare": ["runc", "docker"],
-                          "image": ["docker"]}
+                          "image": ["docker"], "scale": ["runc"]}
 
 
 @pytest.mark.parametrize("kind", sorted(WINDOW_CANCEL_RUNTIMES))
@@ -1167,7 +1219,7 @@ def test_cancel_from_the_window_stops_every_kind(
     spin_until(lambda: all(r in panel.runtime_boxes for r in runtimes), 60)
     panel.select_action(kind)
     panel.set_value("runtime", runtimes)
-    if kind in ("startup", "compare"):
+    if kind in ("startup", "compare", "scale"):
         panel.set_value("iterations", 200)
     assert sorted(panel.params()["runtime"]) == sorted(runtimes)  # in the panel's order
     assert window.run_benchmark()

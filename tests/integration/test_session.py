@@ -21,6 +21,7 @@ from forge_desktop.bench.compare import CompareOptions, run_compare
 from forge_desktop.bench.disk import DiskOptions, run_disk
 from forge_desktop.bench.images import TEMP_REPO, ImageOptions, run_image_bench
 from forge_desktop.bench.memory import MemoryOptions, run_memory
+from forge_desktop.bench.scale import ScaleOptions, run_scale
 from forge_desktop.bench.startup import StartupOptions, run_startup
 from forge_desktop.config import load_config
 from forge_desktop.errors import Interrupted
@@ -137,6 +138,24 @@ def test_disk_cancel_stops_the_filesystem_walk(home: Path) -> None:
     rec.check()
     assert rec.events[-1] == ("log", "measuring disk use of docker")
     nothing_left("runc", "docker")
+
+
+@pytest.mark.parametrize("runtime", ["runc", "docker"])
+def test_scale_cancel_mid_level_leaves_nothing(home: Path, runtime: str) -> None:
+    """Cancelled at the first completion of the 4-in-flight level: the lifecycles in flight
+    finish or are removed, no new one starts, nothing of the run is left."""
+    rec = Recorder(lambda e: e[0] == "progress" and e[1][0] == f"{runtime} x4")
+    with pytest.raises(Interrupted, match="cancelled"):
+        run_scale(ScaleOptions((runtime,), concurrency=(1, 4), iterations=40, warmup=0,
+                               save=False),
+                  load_config(), progress=rec.progress, cancel=rec.cancel, log=rec.log)
+    rec.check()
+    mid = [v for k, v in rec.events if k == "progress" and v[0] == f"{runtime} x4"]
+    # at most the other three in flight when cancel was set complete after it
+    assert 1 <= len(mid) <= 4, mid
+    assert [v for k, v in rec.events if k == "progress" and v[0] == f"{runtime} x1"][-1] \
+        == (f"{runtime} x1", 40, 40, False)
+    nothing_left(runtime)
 
 
 def test_compare_reports_progress_and_honours_cancel(home: Path) -> None:

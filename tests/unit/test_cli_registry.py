@@ -47,6 +47,9 @@ def other_value(p: Param) -> Any:
     if p.kind == "int":
         assert p.maximum is not None
         return int(p.maximum)
+    if p.kind == "ints":  # the limits, as a command line writes them
+        assert p.minimum is not None and p.maximum is not None
+        return f"{p.minimum:g},{p.maximum:g}"
     return "runc"  # the str parameters name a runtime (baseline)
 
 
@@ -99,3 +102,21 @@ def test_cli_errors_name_the_flag() -> None:
         ACTIONS["startup"].resolve({"iterations": 0}, None, cli=True)
     with pytest.raises(UsageError, match=r"^--source must be load or pull, got 'ftp'$"):
         ACTIONS["image"].resolve({"source": "ftp"}, None, cli=True)
+
+
+def test_a_list_of_numbers_parameter() -> None:
+    """``--concurrency 1,2,4``: whole numbers within the limits, from a command line, a text
+    field or a list; one error naming the flag otherwise."""
+    from forge_desktop.errors import UsageError
+
+    scale = ACTIONS["scale"]
+    assert scale.resolve({"concurrency": "1, 4,8"}, None, cli=True)["concurrency"] == (1, 4, 8)
+    assert scale.resolve({"concurrency": [2, 16]}, None)["concurrency"] == (2, 16)
+    assert scale.argv({"concurrency": [1, 4]}) == ["benchmark", "scale", "--concurrency",
+                                                   "1,4"]
+    for bad, message in (("1,x", "takes whole numbers"), ("1,,4", "takes whole numbers"),
+                         ("", "needs at least one"), ("0,4", "between 1 and 32"),
+                         ("1,33", "between 1 and 32"), ([True], "takes whole numbers"),
+                         ("-1", "takes whole numbers")):
+        with pytest.raises(UsageError, match=rf"^--concurrency.*{message}"):
+            scale.resolve({"concurrency": bad}, None, cli=True)

@@ -113,6 +113,23 @@ def samples_table(doc: Mapping[str, Any]) -> tuple[tuple[str, ...], list[tuple[s
                                                   "cgroups_bytes", "total_bytes")])
                 for e in entries(doc) for s in _samples(e)]
         return cols, rows
+    if kind == "scale":
+        cols = ("Runtime", "In flight", "Per s", "95% CI", "p50 (ms)", "p90 (ms)",
+                "p99 (ms)", "Failed", "Engine CPU %", "Engine peak (MiB)",
+                "forge CPU (ms/lifecycle)")
+        rows = []
+        for e in entries(doc):
+            for lv in document.scale_levels(e):
+                ci = document.level_ci(lv, "throughput_ci95_per_s")
+                rows.append((e["runtime"], _fmt(_num(lv.get("concurrency")), 0),
+                             _fmt(_num(lv.get("throughput_per_s")), 2),
+                             f"{ci[0]:,.2f}–{ci[1]:,.2f}" if ci else "-",
+                             *[_fmt(_num(lv.get(k))) for k in ("p50_ms", "p90_ms", "p99_ms")],
+                             _fmt(_num(lv.get("failures")), 0),
+                             _fmt(_num(lv.get("engine_cpu_percent"))),
+                             _mib(_num(lv.get("engine_peak_bytes"))),
+                             _fmt(_num(lv.get("forge_cpu_ms_per_lifecycle")), 2)))
+        return cols, rows
     phases: dict[str, None] = {}
     to_exec = False
     for e in entries(doc):
@@ -211,6 +228,34 @@ def density_series(doc: Mapping[str, Any]) -> list[Series]:
             if isinstance(raw, list) else []
         if pts:
             out.append(Series(e["runtime"], [p[0] for p in pts], [p[1] for p in pts]))
+    return out
+
+
+@dataclass(frozen=True)
+class ScalePoint:
+    concurrency: float
+    throughput: float
+    ci: tuple[float, float] | None
+    p50_ms: float | None
+    p99_ms: float | None
+    failures: float | None
+
+
+def scale_series(doc: Mapping[str, Any]) -> list[tuple[str, list[ScalePoint], float | None]]:
+    """Per runtime of a scale result: throughput against concurrency (with its interval and
+    the latencies for the hover), and the saturation level (None: not reached)."""
+    if doc.get("kind") != "scale":
+        return []
+    out = []
+    for e in entries(doc):
+        pts = [ScalePoint(c, t, document.level_ci(lv, "throughput_ci95_per_s"),
+                          _num(lv.get("p50_ms")), _num(lv.get("p99_ms")),
+                          _num(lv.get("failures")))
+               for lv in document.scale_levels(e)
+               if (c := _num(lv.get("concurrency"))) is not None
+               and (t := _num(lv.get("throughput_per_s"))) is not None]
+        if pts:
+            out.append((e["runtime"], pts, _num(e.get("saturation_concurrency"))))
     return out
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QPalette
@@ -35,6 +36,7 @@ from forge_desktop.gui.views.document_data import (
     distributions,
     memory_series,
     phase_breakdown,
+    scale_series,
 )
 from forge_desktop.gui.views.history_data import HistoryRow, machine_text
 from forge_desktop.gui.views.worker import in_thread
@@ -319,6 +321,49 @@ def draw_density(plot: Plot, doc: Mapping[str, Any]) -> bool:
     return bool(series)
 
 
+def draw_scaling(plot: Plot, doc: Mapping[str, Any]) -> bool:
+    """Throughput against lifecycles in flight, per runtime, with 95% intervals as error
+    bars and the saturation level ringed."""
+    series = scale_series(doc)
+    plot.clear_plot("Throughput against concurrency (containers/s, 95% CI)" if series else
+                    "No concurrency levels: choose a scale result")
+    if not series:
+        return False
+    plot.set_labels("lifecycles in flight", "containers / s")
+    for i, (name, pts, saturated) in enumerate(series):
+        colour = series_colour(name, i)
+        xs = [p.concurrency for p in pts]
+        ys = [p.throughput for p in pts]
+        plot.addItem(pg.PlotDataItem(xs, ys, pen=pg.mkPen(colour, width=2), name=name,
+                                     symbol="o", symbolSize=7, symbolBrush=colour,
+                                     symbolPen=colour))
+        with_ci = [p for p in pts if p.ci is not None]
+        if with_ci:
+            plot.addItem(pg.ErrorBarItem(
+                x=np.array([p.concurrency for p in with_ci]),
+                y=np.array([p.throughput for p in with_ci]),
+                top=np.array([p.ci[1] - p.throughput for p in with_ci if p.ci]),
+                bottom=np.array([p.throughput - p.ci[0] for p in with_ci if p.ci]),
+                beam=0.15, pen=pg.mkPen(colour, width=1)))
+        ring = [p for p in pts if saturated is not None and p.concurrency == saturated]
+        if ring:
+            plot.addItem(pg.ScatterPlotItem([ring[0].concurrency], [ring[0].throughput],
+                                            size=16, symbol="o", brush=None,
+                                            pen=pg.mkPen(colour, width=2)))
+
+        def hover(p: Any, name: str = name, saturated: float | None = saturated) -> str:
+            ci = f" [{p.ci[0]:.2f}–{p.ci[1]:.2f}]" if p.ci else ""
+            lat = " · ".join(f"{k} {v:.0f} ms" for k, v in (("p50", p.p50_ms),
+                                                            ("p99", p.p99_ms)) if v is not None)
+            mark = " · saturation" if p.concurrency == saturated else ""
+            fails = f" · {p.failures:.0f} failed" if p.failures else ""
+            return f"{name} ×{p.concurrency:.0f}: {p.throughput:.2f}/s{ci} · {lat}{mark}{fails}"
+
+        plot.add_hover(xs, ys, [hover(p) for p in pts])
+    plot.headroom("y", 0.3)
+    return True
+
+
 def draw_trend(plot: Plot, series: Sequence[Any], metric: Any, title_suffix: str = "",
                mark: tuple[str, str, str] | None = None) -> bool:
     """History's trend series (``history.trend``): one line per machine, runtime and set-up;
@@ -396,11 +441,13 @@ class PlotsView(QWidget):
         self._trend_generation = 0
         self._trend_dirty = True
         self.plots = {"distribution": Plot("distribution"), "trend": Plot("trend", True),
-                      "memory": Plot("memory"), "density": Plot("density")}
+                      "memory": Plot("memory"), "density": Plot("density"),
+                      "scaling": Plot("scaling")}
         self.tabs = QTabWidget()
         self.tabs.setObjectName("plot-tabs")
         for key, title in (("distribution", "&Distribution"), ("trend", "&Trend"),
-                           ("memory", "&Memory over time"), ("density", "De&nsity")):
+                           ("memory", "&Memory over time"), ("density", "De&nsity"),
+                           ("scaling", "Scalin&g")):
             self.tabs.addTab(self.plots[key], title)
         self.metric_box = QComboBox()
         self.metric_box.setAccessibleName("Trend metric")
@@ -511,6 +558,7 @@ class PlotsView(QWidget):
         draw_distribution(self.plots["distribution"], doc or empty)
         draw_memory(self.plots["memory"], doc or empty)
         draw_density(self.plots["density"], doc or empty)
+        draw_scaling(self.plots["scaling"], doc or empty)
         metric = _METRIC_OF_KIND.get(row.kind)
         self.metric_box.blockSignals(True)
         self.machine_box.blockSignals(True)
@@ -523,7 +571,7 @@ class PlotsView(QWidget):
         self._trend_inputs_changed()
         best = {"startup": "distribution", "canary": "distribution",
                 "compare": "distribution", "image": "distribution",
-                "memory": "memory", "profile": "memory"}.get(row.kind)
+                "memory": "memory", "profile": "memory", "scale": "scaling"}.get(row.kind)
         if best and self.tabs.currentWidget() is not self.plots["trend"]:
             self.tabs.setCurrentWidget(self.plots[best])
 

@@ -205,7 +205,7 @@ class RunPanel(QWidget):
             combo.addItems(list(param.choices))
             combo.setCurrentText(str(default))
             return combo
-        line = QLineEdit(str(default))
+        line = QLineEdit(",".join(map(str, default)) if param.kind == "ints" else str(default))
         line.setPlaceholderText(param.help)
         return line
 
