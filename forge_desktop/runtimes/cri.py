@@ -260,30 +260,30 @@ class PrivateContainerd:
         except OSError:
             return False
 
-    def unstarted_tasks(self) -> list[Path]:
-        """Bundles no shim serves and containerd cannot remove. A containerd killed during a
-        StartContainer may leave the container's bundle written (its ``address`` naming the
-        pod's shim) but the task never created: the runc shim's Create begins by writing
-        ``runtime``, before it mounts anything. containerd 1.6 loads such a bundle on the pod's
-        shim and, once that shim is gone, cleans it up with `containerd-shim-runc-v2 delete`,
-        which fails on the missing ``runtime`` ("failed to clean up after shim
-        disconnected"): the bundle would stay for good. Without ``runtime`` nothing is
-        mounted in it; one whose shim still answers is left to containerd."""
+    def remove_unstarted_tasks(self) -> None:
+        """Remove the task bundles that no shim serves and containerd cannot remove.
+
+        A containerd killed during a StartContainer may leave the container's bundle written
+        (its ``address`` naming the pod's shim) but the task never created: the runc shim's
+        Create begins by writing ``runtime``, before it mounts anything. The next containerd
+        loads such a bundle on the pod's shim and, once the sweep has stopped that shim, cleans
+        it up with `containerd-shim-runc-v2 delete`, which fails on the missing ``runtime``
+        (containerd 1.6: "failed to clean up after shim disconnected"): the bundle, and so the
+        state directory, would stay for good. Without ``runtime`` nothing is mounted in it;
+        one whose shim still answers is left to containerd. As containerd removes a bundle,
+        its work directory under the root (which ``work`` links to) goes with it."""
         try:
             bundles = list(self.tasks.iterdir())
         except OSError:
-            return []
-        return [b for b in bundles
-                if not (b / "runtime").exists() and not _shim_answers(b / "address")]
-
-    def _remove_bundle(self, bundle: Path) -> None:
-        """As containerd removes a task's bundle: the directory and its work directory under
-        the root (which ``work`` links to)."""
-        with contextlib.suppress(OSError):
-            work = Path(os.readlink(bundle / "work"))
-            if work.is_relative_to(self.root):
-                shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(bundle, ignore_errors=True)
+            return
+        for bundle in bundles:
+            if (bundle / "runtime").exists() or _shim_answers(bundle / "address"):
+                continue
+            with contextlib.suppress(OSError):
+                work = Path(os.readlink(bundle / "work"))
+                if work.is_relative_to(self.root):
+                    shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(bundle, ignore_errors=True)
 
     def write_config(self) -> None:
         """``containerd config default`` with the CRI plugin enabled, forge's paths, and the
@@ -401,8 +401,7 @@ class PrivateContainerd:
         if shut_down:
             # only after a clean shutdown: a containerd that died or was killed may have left
             # a shim still starting, which the next run's containerd takes back
-            for bundle in self.unstarted_tasks():
-                self._remove_bundle(bundle)
+            self.remove_unstarted_tasks()
         if not self.has_leftovers():
             # nothing for the next containerd to take back: leave nothing in /run either
             shutil.rmtree(self.state, ignore_errors=True)
