@@ -30,6 +30,7 @@ import os
 import platform
 import shutil
 import signal
+import socket
 import subprocess
 import tarfile
 import tempfile
@@ -85,6 +86,8 @@ PROBE_TIMEOUT_S = 3.0
 """Asking a socket whether a CRI answers there (`forge runtimes`, choosing the endpoint)."""
 START_TIMEOUT_S = 30.0
 READY_POLL_S = 0.002
+SHIM_PROBE_S = 1.0
+"""Asking a shim's socket whether the shim still listens there (a local connect)."""
 STOP_RACE_S = 2.0
 """How long a container whose StopContainer lost the race with its own exit may take to be
 recorded exited (containerd handles the shim's exit event asynchronously)."""
@@ -245,13 +248,42 @@ class PrivateContainerd:
     def address(self) -> str:
         return f"unix://{self.socket}"
 
+    @property
+    def tasks(self) -> Path:
+        """containerd's task bundles (one directory per task) of the CRI namespace."""
+        return self.state / "io.containerd.runtime.v2.task" / K8S_NAMESPACE
+
     def has_leftovers(self) -> bool:
         """Tasks (shims) of an earlier run are recorded in the state directory."""
-        tasks = self.state / "io.containerd.runtime.v2.task" / K8S_NAMESPACE
         try:
-            return any(tasks.iterdir())
+            return any(self.tasks.iterdir())
         except OSError:
             return False
+
+    def remove_unstarted_tasks(self) -> None:
+        """Remove the task bundles that no shim serves and containerd cannot remove.
+
+        A containerd killed during a StartContainer may leave the container's bundle written
+        (its ``address`` naming the pod's shim) but the task never created: the runc shim's
+        Create begins by writing ``runtime``, before it mounts anything. The next containerd
+        loads such a bundle on the pod's shim and, once the sweep has stopped that shim, cleans
+        it up with `containerd-shim-runc-v2 delete`, which fails on the missing ``runtime``
+        (containerd 1.6: "failed to clean up after shim disconnected"): the bundle, and so the
+        state directory, would stay for good. Without ``runtime`` nothing is mounted in it;
+        one whose shim still answers is left to containerd. As containerd removes a bundle,
+        its work directory under the root (which ``work`` links to) goes with it."""
+        try:
+            bundles = list(self.tasks.iterdir())
+        except OSError:
+            return
+        for bundle in bundles:
+            if (bundle / "runtime").exists() or _shim_answers(bundle / "address"):
+                continue
+            with contextlib.suppress(OSError):
+                work = Path(os.readlink(bundle / "work"))
+                if work.is_relative_to(self.root):
+                    shutil.rmtree(work, ignore_errors=True)
+            shutil.rmtree(bundle, ignore_errors=True)
 
     def write_config(self) -> None:
         """``containerd config default`` with the CRI plugin enabled, forge's paths, and the
@@ -351,11 +383,13 @@ class PrivateContainerd:
         proc, self.proc = self.proc, None
         if proc is None:
             return
+        shut_down = False
         if proc.poll() is None:
             if not kill:
                 proc.terminate()
                 try:
                     proc.wait(timeout=10)
+                    shut_down = True
                 except subprocess.TimeoutExpired:
                     kill = True
             if kill:
@@ -364,11 +398,33 @@ class PrivateContainerd:
                 proc.wait()
         with contextlib.suppress(OSError):
             self.pidfile.unlink()
+        if shut_down:
+            # only after a clean shutdown: a containerd that died or was killed may have left
+            # a shim still starting, which the next run's containerd takes back
+            self.remove_unstarted_tasks()
         if not self.has_leftovers():
             # nothing for the next containerd to take back: leave nothing in /run either
             shutil.rmtree(self.state, ignore_errors=True)
             with contextlib.suppress(OSError):
                 self.state.parent.rmdir()  # only when no other FORGE_HOME's state is there
+
+
+def _shim_answers(address_file: Path) -> bool:
+    """A shim listens at the address recorded in a task's bundle (``unix:///run/...``, or
+    ``@name`` for an abstract socket)."""
+    try:
+        address = address_file.read_text().strip().removeprefix("unix://")
+    except OSError:
+        return False
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(SHIM_PROBE_S)
+            sock.connect(address)
+    except OSError:
+        return False
+    return True
 
 
 # -- the adapter -----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import shutil
+import socket
 import tarfile
 from pathlib import Path
 
@@ -80,6 +81,41 @@ def test_private_config_is_forge_own(forge_home: Path) -> None:
     assert "restrict_oom_score_adj = true" in lines
     assert len(str(private.socket)) < 108, "a unix socket path must fit in sun_path"
     assert (etc.read_bytes() if etc.exists() else None) == before
+
+
+def test_unstarted_task_bundles_are_removed(forge_home: Path, tmp_path: Path) -> None:
+    """What a containerd killed in a StartContainer leaves (a bundle with ``address``, no
+    ``runtime``) is removed with its work directory once no shim answers at that address; a
+    created task's bundle, or one whose shim still listens, is left to containerd. Bundles
+    laid out as containerd 1.6 writes them, in a state directory of the test's own."""
+    private = PrivateContainerd(30.0)
+    private.state = tmp_path / "state"
+    stale = tmp_path / "stale.sock"  # a SIGKILLed shim's socket: the file stays, nobody listens
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
+        dead.bind(str(stale))
+    works = {}
+
+    def bundle(name: str, address: Path, created: bool) -> None:
+        path = private.tasks / name
+        (path / "rootfs").mkdir(parents=True)
+        (path / "config.json").write_text("{}")
+        (path / "address").write_text(f"unix://{address}")
+        works[name] = private.root / "io.containerd.runtime.v2.task" / "k8s.io" / name
+        works[name].mkdir(parents=True)
+        (path / "work").symlink_to(works[name])
+        if created:
+            (path / "runtime").write_text("runc")
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as shim:
+        shim.bind(str(tmp_path / "live.sock"))
+        shim.listen()
+        bundle("unstarted-no-socket", tmp_path / "gone.sock", created=False)
+        bundle("unstarted-stale-socket", stale, created=False)
+        bundle("unstarted-shim-alive", tmp_path / "live.sock", created=False)
+        bundle("created", stale, created=True)
+        private.remove_unstarted_tasks()
+    assert sorted(p.name for p in private.tasks.iterdir()) == ["created", "unstarted-shim-alive"]
+    assert {n for n, w in works.items() if w.exists()} == {"created", "unstarted-shim-alive"}
 
 
 class _Rpc(grpc.RpcError):  # type: ignore[misc]  # grpc ships no type hints
