@@ -105,9 +105,11 @@ def resolve(config: Config, names: Sequence[str], image: str | None, ctx: RunCon
     for: the caller leaves those out of its run, records why, and measures the others."""
     selected, _skipped = select_runtimes(config, list(names) or None)
     sweep_dead(selected)
+    # engines a bare OCI bundle may be exported from; not one measured only when named (cri:
+    # asking it would start a private containerd for a runc run)
     sources = [r for r in known_runtimes(config)
                if r.kind == "engine" and r.name not in {s.name for s in selected}
-               and r.available() is None]
+               and not getattr(r, "explicit_only", False) and r.available() is None]
     try:
         resolved, unprepared = prepare_each(selected, ctx, image or config.image, sources, log)
     except BaseException:

@@ -384,6 +384,21 @@ def verdicts(doc: Doc) -> list[str]:
                  if (b := per_container_bytes(e)) is not None]
         return [f"{name} {figure_text(b / scale, unit)} {unit} per container"
                 for b, name in sorted(sized)]
+    if kind == "scale":  # the best level of each runtime, fastest first
+        best = []
+        for entry in named_entries(doc):
+            levels = [(t, lv) for lv in scale_levels(entry)
+                      if (t := real(lv.get("throughput_per_s"))) is not None]
+            if levels:
+                best.append((*max(levels, key=lambda tl: tl[0]), str(entry["runtime"])))
+        lines = []
+        for rate, level, name in sorted(best, key=lambda b: -b[0]):
+            ci = [x for v in items(level.get("throughput_ci95_per_s"))
+                  if (x := real(v)) is not None]
+            shown = f" [{ci[0]:.1f}-{ci[1]:.1f}]" if len(ci) == 2 else ""
+            lines.append(f"{name} {rate:.1f} containers/s{shown} at "
+                         f"{real(level.get('concurrency')) or 0:.0f} in flight")
+        return lines
     return []
 
 

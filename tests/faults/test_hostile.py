@@ -895,8 +895,11 @@ def assert_plain_markup(sent: str, original: str, limit: int) -> None:
 class RecordingNotifier:
     sent: list[dict[str, Any]] = []
 
-    def __init__(self, app_name: str) -> None:
+    _backend = None  # no D-Bus backend: forge's desktop-entry hint wrapper leaves it alone
+
+    def __init__(self, app_name: str, app_icon: Any = None) -> None:
         self.app_name = app_name
+        self.app_icon = app_icon
 
     async def send(self, **kwargs: Any) -> None:
         RecordingNotifier.sent.append(kwargs)
