@@ -238,11 +238,7 @@ def scale_levels(entry: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def level_ci(level: Mapping[str, Any], key: str) -> tuple[float, float] | None:
     """A two-number interval field of a level (``throughput_ci95_per_s``, ``p99_ci95_ms``)."""
-    pair = items(level.get(key))
-    if len(pair) != 2:
-        return None
-    lo, hi = real(pair[0]), real(pair[1])
-    return None if lo is None or hi is None else (lo, hi)
+    return interval(level.get(key))
 
 
 def peak_throughput(entry: Mapping[str, Any]) -> float | None:
@@ -400,6 +396,28 @@ def verdicts(doc: Doc) -> list[str]:
                          f"{real(level.get('concurrency')) or 0:.0f} in flight")
         return lines
     return []
+
+
+# --- a fleet (issue 14: ``kind: fleet``, forge_desktop/fleet.py) ----------------------------
+
+def interval(value: Any) -> tuple[float, float] | None:
+    """A ``[lo, hi]`` pair of finite numbers (a ratio's ``ci95``), else None."""
+    pair = items(value)
+    if len(pair) != 2:
+        return None
+    lo, hi = real(pair[0]), real(pair[1])
+    return None if lo is None or hi is None else (lo, hi)
+
+
+def fleet_hosts(doc: Doc) -> list[dict[str, Any]]:
+    """A fleet's hosts as written (``name``, ``url``, ``result_id``, ``error``...)."""
+    return mappings(doc.get("hosts"))
+
+
+def fleet_comparison(doc: Doc) -> dict[str, Any]:
+    """A fleet's ``comparison``: ``baseline_host``, ``baseline_runtime``, ``ratios``,
+    ``engine_ratios``, ``engine_effect``, ``host_effect``."""
+    return mapping(doc.get("comparison"))
 
 
 # --- one verdict ------------------------------------------------------------------------------
