@@ -1,9 +1,10 @@
 """`forge window`: the results window, where a user reads their benchmark history.
 
-Two pages: the Overview (first: a card per runtime, views/overview.py; a card opens that
-runtime's trend) and the History. The window opens fitted to the screen's available area
-(1280 x 800 at most) and its pages and panels ask for no more than a 1024 x 700 screen gives,
-so switching them never resizes it.
+Three pages: the Overview (first: a card per runtime, views/overview.py; a card opens that
+runtime's trend), the History, and the Fleet (views/fleet.py: fleet results, hosts x runtimes;
+`forge window --result FLEET_ID` opens it at that fleet). The window opens fitted to the
+screen's available area (1280 x 800 at most) and its pages and panels ask for no more than a
+1024 x 700 screen gives, so switching them never resizes it.
 
 The history table (views/table.py, loaded through the results index: 10,000 results appear in
 a fraction of a second with a warm index) with filters and search; beside it a result's
@@ -67,6 +68,7 @@ from forge_desktop.errors import ForgeError
 from forge_desktop.gui.bridge import Bridge
 from forge_desktop.gui.views.compare import CompareView
 from forge_desktop.gui.views.detail import DetailView
+from forge_desktop.gui.views.fleet import FleetPage
 from forge_desktop.gui.views.history_data import (
     COLUMNS,
     History,
@@ -108,7 +110,7 @@ the window is shown."""
 EXPORT_FILTERS = {"html": "HTML report (*.html)", "csv": "CSV (*.csv)",
                   "md": "Markdown (*.md)", "json": "JSON (*.json)"}
 TABS = ("detail", "plots", "compare", "run", "resources")
-PAGES = ("overview", "history")
+PAGES = ("overview", "history", "fleet")
 
 
 def window_settings() -> QSettings:
@@ -179,6 +181,10 @@ class ResultsWindow(QMainWindow):
         self.pages.setDocumentMode(True)
         self.pages.addTab(self.overview, "O&verview")
         self.pages.addTab(splitter, "Histor&y")
+        self.fleet_page = FleetPage()
+        self.fleet_page.open_result.connect(self.open_host_result)
+        self.fleet_page.list.viewport().installEventFilter(self)
+        self.pages.addTab(self.fleet_page, "F&leet")
         self.setCentralWidget(self.pages)
         chain = [self.search, self.kind, self.runtime, self.machine, self.date, self.table,
                  self.tabs]
@@ -312,6 +318,7 @@ class ResultsWindow(QMainWindow):
         view = bar.addMenu("&View")
         self._action(view, "&Overview", "Ctrl+1", lambda: self.show_page("overview"))
         self._action(view, "&History", "Ctrl+2", lambda: self.show_page("history"))
+        self._action(view, "&Fleet", "Ctrl+3", lambda: self.show_page("fleet"))
         view.addSeparator()
         for i, name in enumerate(TABS):
             self._action(view, name.capitalize(), f"Alt+{i + 1}",
@@ -418,6 +425,10 @@ class ResultsWindow(QMainWindow):
             self.plots.set_history(history.rows)
         self.overview_data = view
         self.overview.set_overview(view)
+        self.fleet_page.set_rows(history.rows)
+        if not self.loads and select and (row := history.find(select)) is not None \
+                and row.kind == "fleet":
+            self.show_fleet(row.id)  # `forge window --result FLEET`: before the first paint
         if not self.loads and self._trend_request is not None and self.plots is not None:
             runtime, metric, mark = self._trend_request  # now on the Overview's machine
             self.plots.show_trend(runtime, metric, view.machine or None, mark)
@@ -573,6 +584,18 @@ class ResultsWindow(QMainWindow):
     def show_page(self, name: str) -> None:
         self.pages.setCurrentIndex(PAGES.index(name))
 
+    def show_fleet(self, result_id: str) -> bool:
+        """The Fleet page at the fleet result ``result_id`` (its whole id)."""
+        self.show_page("fleet")
+        return self.fleet_page.select(result_id)
+
+    def open_host_result(self, result_id: str) -> None:
+        """A fleet host's own result, in the Detail panel."""
+        self.show_panel("detail")
+        if not self.select_result(result_id):
+            self.statusBar().showMessage(f"No result with id {result_id} here (was the fleet "
+                                         "run with --no-save?)", 15000)
+
     def show_panel(self, name: str) -> None:
         pages = {"detail": self.detail, "plots": self.plots_page, "compare": self.compare,
                  "run": self.run_panel, "resources": self.resources}
@@ -725,7 +748,7 @@ class ResultsWindow(QMainWindow):
             self._fit_columns()
         if not self.ready and self.loads and event.type() == QEvent.Type.Paint \
                 and watched in (self.table.viewport(), self.overview.grid_host,
-                                self.plots_page):
+                                self.plots_page, self.fleet_page.list.viewport()):
             self.ready = True
             QTimer.singleShot(0, self._write_ready)
             if self._pending_select is not None:
@@ -740,9 +763,12 @@ class ResultsWindow(QMainWindow):
         if not target:
             return
         load = PERF.summary().get("window.load", {})
-        info = {"rows": self.proxy.rowCount(), "pid": os.getpid(), "at_epoch_s": time.time(),
-                "load_ms": load.get("total_ms"), "page": PAGES[self.pages.currentIndex()],
-                "panel": TABS[self.tabs.currentIndex()]}
+        info: dict[str, Any] = {
+            "rows": self.proxy.rowCount(), "pid": os.getpid(), "at_epoch_s": time.time(),
+            "load_ms": load.get("total_ms"), "page": PAGES[self.pages.currentIndex()],
+            "panel": TABS[self.tabs.currentIndex()]}
+        if info["page"] == "fleet":
+            info["fleet"] = self.fleet_page.dump()
         try:
             tmp = Path(f"{target}.tmp")
             tmp.write_text(json.dumps(info))
@@ -758,6 +784,7 @@ class ResultsWindow(QMainWindow):
     def apply_palette(self) -> None:
         """Plots draw with the palette's colours: redo them when it changes (light/dark)."""
         self.detail.apply_palette()
+        self.fleet_page.apply_palette()
         if self.plots is not None:
             self.plots.apply_palette()
 

@@ -1279,7 +1279,8 @@ def test_the_window_fits_a_1024x700_screen_and_keeps_its_size(
         # every page, panel and plot tab: the size of the first open
         assert all(s == [w, h] for s in run["sizes"].values()), run["sizes"]
         assert {"history", "detail", "plots", "plots/trend", "compare", "run", "resources",
-                "overview-again"} <= set(run["sizes"])
+                "fleet", "overview-again"} <= set(run["sizes"])
+        assert not run["fleet_sideways"]
         # the cards wrap within the page: none beyond its right edge, on one row here
         cards = run["cards"]
         assert sorted(cards) == ["docker", "podman", "runc"]

@@ -94,6 +94,8 @@ def main() -> int:
     scroll = window.detail.tabs.widget(0)
     assert isinstance(scroll, QScrollArea)
     out["detail_scroll_sideways"] = _sideways(scroll.horizontalScrollBar())
+    visit("fleet", lambda: window.show_page("fleet"), lambda: window.fleet_page)
+    out["fleet_sideways"] = _sideways(window.fleet_page.table.horizontalScrollBar())
     visit("overview-again", lambda: window.show_page("overview"), lambda: window.overview)
     window.card_activated(next(iter(window.overview.cards)))
     out["after_card"] = {"page": window.pages.currentIndex(),

@@ -38,6 +38,7 @@ from forge_desktop.gui.views.document_data import (
     phase_breakdown,
     scale_series,
 )
+from forge_desktop.gui.views.fleet_data import Fleet, metric_title
 from forge_desktop.gui.views.history_data import HistoryRow, machine_text
 from forge_desktop.gui.views.worker import in_thread
 from forge_desktop.results.history import METRICS
@@ -425,6 +426,56 @@ def draw_trend(plot: Plot, series: Sequence[Any], metric: Any, title_suffix: str
             plot.addItem(marks)
     plot.headroom("y", 0.3)
     return True
+
+
+def draw_fleet(plot: Plot, fleet: Fleet, metric: str) -> list[tuple[str, str, float]]:
+    """A fleet's ratios against its baseline host: one group of bars per host that has a
+    result, a bar per runtime (its colour), the 95% CI as an error bar; the baseline host's
+    bars stand at 1.0, the dashed line every other bar is read against. Returns the bars
+    drawn as (host, runtime, height)."""
+    grid = [(h, cells) for h, cells in fleet.grid(metric) if any(cells)]
+    plot.clear_plot(f"{metric_title(metric).capitalize()}: each host against "
+                    f"{fleet.baseline_host} (ratio, 95% CI)" if grid else
+                    "No figures of this metric in the fleet result")
+    if not grid:
+        return []
+    plot.set_labels("host", "ratio: baseline / host")
+    width = 0.8 / max(len(fleet.runtimes), 1)
+    drawn: list[tuple[str, str, float]] = []
+    legend: set[str] = set()
+    for i, (host, cells) in enumerate(grid):
+        for k, (runtime, cell) in enumerate(zip(fleet.runtimes, cells, strict=True)):
+            height = None if cell is None else 1.0 if cell.baseline else cell.ratio
+            if height is None or cell is None:
+                continue
+            x = i - 0.4 + width * (k + 0.5)
+            colour = series_colour(runtime, k)
+            bar = pg.BarGraphItem(x=[x], height=[height], width=width * 0.9,
+                                  brush=_alpha(colour, 90 if cell.baseline else 200),
+                                  pen=pg.mkPen(colour))
+            plot.addItem(bar)
+            if runtime not in legend:
+                legend.add(runtime)
+                plot.legend.addItem(bar, runtime)
+            if cell.ci95 is not None:
+                plot.addItem(pg.ErrorBarItem(
+                    x=np.array([x]), y=np.array([height]),
+                    top=np.array([cell.ci95[1] - height]),
+                    bottom=np.array([height - cell.ci95[0]]),
+                    beam=width * 0.4, pen=pg.mkPen(_alpha(colour, 255).darker(160), width=1.5)))
+            plot.add_hover([x], [height], [cell.detail()])
+            drawn.append((host.name, runtime, height))
+    line = pg.InfiniteLine(pos=1.0, angle=0, label=f"{fleet.baseline_host} (baseline)",
+                           pen=pg.mkPen(_alpha(QApplication.palette().color(
+                               QPalette.ColorRole.Text), 160), width=1,
+                               style=Qt.PenStyle.DashLine),
+                           labelOpts={"position": 0.05, "anchors": [(0, 1), (0, 1)]})
+    plot.addItem(line)
+    _names_axis(plot, "bottom", [h.name for h, _cells in grid])
+    plot.setXRange(-0.6, len(grid) - 0.4)
+    tops = [c.ci95[1] for _h, cells in grid for c in cells if c is not None and c.ci95]
+    plot.setYRange(0, max([1.0, *tops, *(d[2] for d in drawn)]) * 1.4, padding=0)
+    return drawn
 
 
 class PlotsView(QWidget):
