@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
-"""Screenshots of the results window for the README: the Overview and a trend with its change
-point marked, rendered on an Xvfb screen of 1024 x 700 (the smallest the window is made for).
+"""Screenshots of the results window for the README: the Overview, a trend with its change
+point marked and the Fleet page, rendered on an Xvfb screen of 1024 x 700 (the smallest the
+window is made for).
 
 The results are synthetic but of the real document shape (checked by
 ``results.schema.validate`` and read through the real index): one machine, docker, podman and
 runc measured three times a day for 40 days, docker 38% slower from day 28 on, when its
 version went 20.10.24 -> 24.0.7, memory runs every few days and hourly canaries on the last
 day. The window then finds that step itself (``results.changes``), as it would on a user's
-machine.
+machine. Two days before the end, a fleet run (``forge_desktop.fleet.fleet_document``) over
+two other hosts and one that did not answer.
 
 Usage: scripts/screenshots.py [--out docs/img] [--keep DIR]
 (runs itself again with --render in a child process on the Xvfb display)
@@ -135,16 +137,48 @@ def generate(directory: Path, seed: int = 13) -> int:
                                                                  else 1.0), 5, rng, True)
                                           for n in LEVELS], True, rng,
                          {**startup, "iterations": 5, "warmup": 1}))
+    docs += fleet(NOW - dt.timedelta(days=2, hours=3), rng, startup)
     for doc in docs:
         validate(doc)
         (directory / f"{doc['id']}.json").write_text(json.dumps(doc, indent=1))
     return len(docs)
 
 
+FLEET = {"ci-runner-1": {"docker": 310.0, "podman": 196.0, "runc": 41.0},
+         "build-2": {"docker": 238.0, "podman": 151.0, "runc": 40.0}}
+"""Startup medians (ms) of the fleet's hosts; edge-3 does not answer."""
+
+
+def fleet(when: dt.datetime, rng: random.Random, parameters: dict[str, Any]
+          ) -> list[dict[str, Any]]:
+    """A fleet run two days ago, made by forge's own fleet_document: two hosts' startup
+    results (each stamped with its host, as forge keeps them) and the fleet document, with a
+    third host that could not be reached."""
+    from forge_desktop.fleet import HostRun, fleet_document
+    from forge_desktop.hosts import Host
+
+    runs = []
+    for i, (name, levels) in enumerate(FLEET.items()):
+        doc = _doc("startup", when + dt.timedelta(seconds=i), [
+            _timed(n, level, 20, rng, True) for n, level in levels.items()], True, rng,
+            {**parameters, "iterations": 20})
+        doc["environment"]["host"] = name
+        runs.append(HostRun(Host(name, f"ssh://bench@{name}.example", f"{name}.example"),
+                            {**doc, "host": name}))
+    runs.append(HostRun(Host("edge-3", "ssh://bench@edge-3.example", "edge-3.example"),
+                        reason="host edge-3: cannot connect (ssh: connect to host "
+                               "edge-3.example port 22: No route to host)"))
+    doc = fleet_document(runs, "startup", {**parameters, "iterations": 20}, None)
+    at = when + dt.timedelta(seconds=10)
+    doc["id"] = f"{at:%Y%m%dT%H%M%SZ}-{rng.getrandbits(24):06x}"
+    doc["created_at"] = at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return [r.doc for r in runs if r.doc is not None] + [doc]
+
+
 def render(out: Path) -> None:
     """In the child, on the Xvfb display: open the window as `forge window` does, wait for
     the cards and the change points, grab the Overview, then click docker's card and grab
-    its trend with the change marked."""
+    its trend with the change marked, then the Fleet page at the fleet result."""
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -182,6 +216,13 @@ def render(out: Path) -> None:
           and plots.plots["trend"].marked[0] == docker.changes[0].result_id, 60,
           "the trend with docker's change marked")
     save(window, out / "trend-change.png")
+    page = window.fleet_page
+    if not page.rows or not window.show_fleet(page.rows[0].id):
+        raise SystemExit("screenshots: the fleet result is not on the Fleet page")
+    until(lambda: bool(page.drawn) and page.plot is not None and page.plot.isVisible()
+          and page.plot.height() > 150,
+          60, "the fleet's plot, laid out")
+    save(window, out / "fleet.png")
     window.close()
 
 

@@ -1303,13 +1303,14 @@ def test_the_screenshots_script_renders_the_overview_and_the_marked_trend(
         tmp_path: Path) -> None:
     """scripts/screenshots.py on its own 1024 x 700 Xvfb: its synthetic docker step is found
     by the window's change points, shown on docker's card, and marked on the trend a click on
-    the card opens (the script fails otherwise); both PNGs are drawn at the window's size."""
+    the card opens, and its fleet result is on the Fleet page with its plot drawn (the script
+    fails otherwise); the PNGs are drawn at the window's size."""
     env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / "screenshots.py"), "--out",
                            str(tmp_path / "img")], cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-1000:]
-    for name in ("overview.png", "trend-change.png"):
+    for name in ("overview.png", "trend-change.png", "fleet.png"):
         image = QImage(str(tmp_path / "img" / name))
         assert image.width() <= SMALL_SCREEN[0] and image.height() <= SMALL_SCREEN[1]
         assert image.width() >= 0.9 * SMALL_SCREEN[0], image.size()

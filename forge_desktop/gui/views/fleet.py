@@ -44,6 +44,8 @@ LEGEND = ("Baseline host: its own figures. Other hosts: baseline / host with the
           "above 1 the host is faster or smaller. Green: faster or smaller, red: slower or "
           "larger, plain: no significant difference (p and verdict in each cell's tooltip). "
           "Double-click a host to open its result.")
+RESULT_WIDTH = 200
+"""The widest the Result column starts (px): a result id fits, a failure reason is elided."""
 HOST_ROLE = Qt.ItemDataRole.UserRole + 2
 """``data(index, HOST_ROLE)``: the row's host name."""
 Index = QModelIndex | QPersistentModelIndex
@@ -143,7 +145,7 @@ class FleetPage(QWidget):
         right.addWidget(top)
         right.addWidget(self.plot_host)
         right.setChildrenCollapsible(False)
-        right.setSizes([1000, 1000])  # half each, whatever the first size
+        self.right = right
         split = QSplitter(Qt.Orientation.Horizontal)
         split.setObjectName("fleet-splitter")
         split.addWidget(self.list)
@@ -228,14 +230,19 @@ class FleetPage(QWidget):
     def _show_metric(self) -> None:
         self.model.set_fleet(self.fleet, self.current_metric())
         self.table.resizeColumnsToContents()
+        # a failed host's reason is long: it is whole below the table and in the tooltip
+        self.table.setColumnWidth(1, min(self.table.columnWidth(1), RESULT_WIDTH))
         self._plot_dirty = True
         if self.isVisible():
             QTimer.singleShot(0, self.draw)  # after the table's paint: the plot imports
 
     def _controls(self) -> None:
         shown = self.fleet is not None
+        appears = shown and not self.plot_host.isVisibleTo(self)
         for w in (self.metric_box, self.metric_label, self.table, self.plot_host):
             w.setVisible(shown)
+        if appears:  # a splitter gives a pane that was hidden no room: half the height
+            self.right.setSizes([1000, 1000])
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
         super().showEvent(event)
