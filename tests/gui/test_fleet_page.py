@@ -120,6 +120,7 @@ def test_forge_window_opens_the_fleet_page_at_a_fleet(fleet_run: tuple[Path, dic
     assert page["columns"] == ["Host", "Result", "docker", "runc"]
     rows, colours = expected_table(home, doc)
     assert page["rows"] == rows
+    assert not page["sideways"]  # the whole table within a 1024 x 700 screen
     assert page["colours"] == colours
     assert f"gone failed: {gone['error']}" in page["failed"].splitlines()
     base = doc["comparison"]["baseline_host"]

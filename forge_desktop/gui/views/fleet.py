@@ -285,4 +285,6 @@ class FleetPage(QWidget):
                               else None) for k in range(self.model.columnCount())]
                             for r in range(self.model.rowCount())],
                 "failed": self.failed.text(), "effects": self.effects.text().splitlines(),
-                "title": self.title.text()}
+                "title": self.title.text(),
+                "sideways": (bar := self.table.horizontalScrollBar()).isVisible()
+                and bar.maximum() > 0}
