@@ -304,6 +304,8 @@ def scale_entry(runtime: Runtime, info: RuntimeInfo, spec: RunSpec, ctx: RunCont
                              "version": info.version, "cgroup_limits": info.cgroup_limits,
                              "levels": [], "saturation_concurrency": None, "warnings": [],
                              "errors": run.errors}
+    if info.transport is not None:
+        entry["transport"] = info.transport
     try:
         runtime.prepare(spec, ctx)
     except Interrupted:

@@ -59,6 +59,8 @@ def runtime_entry(run: RuntimeRun, via: str) -> dict[str, Any]:
     }
     if run.unavailable is not None:
         entry["unavailable"] = run.unavailable
+    if run.info.transport is not None:  # transport mode: beside the phases, not out of them
+        entry["transport"] = run.info.transport
     if run.info.network is not None:  # cri pods: host, whatever --network says
         entry["network"] = run.info.network
     if totals:
