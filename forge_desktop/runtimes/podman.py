@@ -348,11 +348,15 @@ class PodmanRuntime:
         why: str | None = (f"unknown: {self.remote.host.hostname} is not this machine; run "
                            "forge there (--host) to time a call on its own socket")
         if transport.is_loopback(self.remote.host.hostname):
+            def store(data: Any) -> tuple[Any, Any]:  # not its counts: they change
+                roots = data.get("store") or {}
+                return roots.get("graphRoot"), roots.get("runRoot")
+
             path = transport.local_socket(
                 ["unix://" + self.remote.socket_path],
-                lambda p: json.loads(transport.unix_get(p, "/v4.0.0/libpod/info",
-                                                        self.timeout_s)).get("store"),
-                info.get("store"))
+                lambda p: store(json.loads(transport.unix_get(p, "/v4.0.0/libpod/info",
+                                                              self.timeout_s))),
+                store(info))
             if path is not None:
                 def local_call() -> object:
                     return transport.unix_get(path, "/_ping", self.timeout_s)

@@ -174,6 +174,9 @@ class Dialer:
     def failure(self) -> str | None:
         """Why an ssh of ours exited (a refused host key, a login refused), if one did."""
         for proc in self.procs:
+            # the connection closed because ssh is exiting: give it a moment to finish
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(min(5.0, self.timeout_s))
             if proc.poll() is not None and proc.returncode != 0 and proc.stderr is not None:
                 err = proc.stderr.read().decode(errors="replace")
                 if proc.returncode == 255:

@@ -93,7 +93,7 @@ def test_startup_on_beta_over_ssh(transport_env: dict[str, str], fleet: Fleet,
 def test_compare_notes_transport_beside_a_local_runtime(transport_env: dict[str, str],
                                                         private_dockerd: PrivateDockerd) -> None:
     proc = forge(transport_env, "benchmark", "compare", "-r", "docker@beta", "-r", "runc",
-                 "-n", "3", "--warmup", "1", "--containers", "1", "--memory-samples", "1")
+                 "-n", "3", "--warmup", "1", "--containers", "1")
     assert proc.returncode == 0, proc.stderr
     out = " ".join(proc.stdout.split())
     assert "docker@beta: transport: ssh to 127.0.0.1" in out
