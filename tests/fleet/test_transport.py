@@ -167,3 +167,19 @@ def test_bad_endpoints_are_one_line_and_start_nothing(
     assert_one_line_error(memory, "--host NAME -r docker (agent mode)")
     assert labelled("docker", private_dockerd.env) == before
     assert _dial_stdios(fleet) == []
+
+
+def test_canary_and_scale_take_a_remote_engine(transport_env: dict[str, str],
+                                               private_dockerd: PrivateDockerd) -> None:
+    canary = forge(transport_env, "benchmark", "canary", "-r", "docker@beta", "--json")
+    assert canary.returncode == 0, canary.stderr
+    (entry,) = json.loads(canary.stdout)["runtimes"]
+    assert entry["runtime"] == "docker@beta" and entry["transport"]["mode"] == "ssh"
+    scale = forge(transport_env, "benchmark", "scale", "-r", "docker@beta", "--concurrency",
+                  "1,2", "-n", "4", "--warmup", "0", "--json")
+    assert scale.returncode == 0, scale.stderr
+    (entry,) = json.loads(scale.stdout)["runtimes"]
+    assert entry["transport"]["endpoint"] == "docker@beta"
+    assert [len(level["latencies_ms"]) for level in entry["levels"]] == [4, 4]
+    # beta's daemon runs elsewhere as far as forge knows: its CPU is unknown, not zero
+    assert all(level["engine_cpu_s"] is None for level in entry["levels"]), entry["levels"]
