@@ -210,8 +210,11 @@ def transport_text(entry: Mapping[str, Any]) -> str | None:
         return None
     call = real(tr.get("call_ms"))
     overhead = real(tr.get("overhead_ms_per_lifecycle"))
-    where = text(tr.get("host"))[:80] or "?"
-    line = f"transport: {text(tr.get('mode'))[:16] or 'ssh'} to {where}, " + (
+    def shown(value: Any, limit: int) -> str:  # one printable line, whatever the file says
+        return "".join(c for c in text(value) if c.isprintable())[:limit]
+
+    where = shown(tr.get("host"), 80) or "?"
+    line = f"transport: {shown(tr.get('mode'), 16) or 'ssh'} to {where}, " + (
         f"~{call:.1f} ms a call" if call is not None else "call time unknown")
     if overhead is not None:
         local = real(tr.get("local_call_ms"))

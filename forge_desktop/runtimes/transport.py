@@ -262,14 +262,15 @@ def is_loopback(hostname: str) -> bool:
         return False
 
 
-def time_calls(call: Callable[[], object], n: int = CALLS_TIMED) -> list[float]:
+def time_calls(call: Callable[[], object], n: int = CALLS_TIMED,
+               clock: Callable[[], float] = time.perf_counter) -> list[float]:
     """``n`` calls after one untimed one (which opens the connection), in ms."""
     call()
     out = []
     for _ in range(n):
-        t0 = time.perf_counter()
+        t0 = clock()
         call()
-        out.append((time.perf_counter() - t0) * 1000.0)
+        out.append((clock() - t0) * 1000.0)
     return out
 
 
@@ -285,11 +286,12 @@ def remote_env(host: Host, var: str, timeout_s: float) -> str | None:
 
 def transport_figures(remote: Remote, call: Callable[[], object],
                       local_call: Callable[[], object] | None, local_why: str | None,
-                      calls_per_lifecycle: int, n: int = CALLS_TIMED) -> dict[str, Any]:
+                      calls_per_lifecycle: int, n: int = CALLS_TIMED,
+                      clock: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
     """The ``transport`` object of a result entry: the median of ``n`` cheap calls over ssh,
     the same call on the engine's own socket when this machine can make it (a loopback host),
     and what that difference costs one measured lifecycle of ``calls_per_lifecycle`` calls."""
-    over = stats.summarize(time_calls(call, n))
+    over = stats.summarize(time_calls(call, n, clock))
     out: dict[str, Any] = {
         "mode": "ssh", "endpoint": remote.runtime_name, "url": remote.host.url,
         "host": remote.host.hostname, "calls_timed": n,
@@ -299,7 +301,7 @@ def transport_figures(remote: Remote, call: Callable[[], object],
         "overhead_ms_per_lifecycle": None, "local_note": local_why,
     }
     if local_call is not None:
-        local = stats.summarize(time_calls(local_call, n))
+        local = stats.summarize(time_calls(local_call, n, clock))
         out["local_call_ms"] = round(local.median_ms, 4)
         out["overhead_ms_per_lifecycle"] = round(
             calls_per_lifecycle * max(over.median_ms - local.median_ms, 0.0), 4)
