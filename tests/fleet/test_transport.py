@@ -183,3 +183,47 @@ def test_canary_and_scale_take_a_remote_engine(transport_env: dict[str, str],
     assert [len(level["latencies_ms"]) for level in entry["levels"]] == [4, 4]
     # beta's daemon runs elsewhere as far as forge knows: its CPU is unknown, not zero
     assert all(level["engine_cpu_s"] is None for level in entry["levels"]), entry["levels"]
+
+
+def test_a_frozen_remote_daemon_is_given_up_as_a_local_one(
+        transport_env: dict[str, str], fleet: Fleet, dockerd: PrivateDockerd) -> None:
+    """beta's dockerd stops answering mid-run (SIGSTOP): every call over ssh has the adapter's
+    timeout, so forge gives up after it, as for a local daemon, and the next run sweeps."""
+    home = Path(transport_env["FORGE_HOME"])
+    config = home / "config.toml"
+    config.write_text(config.read_text() + "\n[benchmark]\ntimeout_s = 5\n")
+    events = subprocess.Popen([DOCKER, "events", "--filter", "event=start", "--filter",
+                               "label=io.forge.benchmark", "--format", "{{.ID}}"],
+                              env=dockerd.env, stdout=subprocess.PIPE, text=True)
+    started: list[str] = []
+    reader = threading.Thread(target=lambda: started.extend(events.stdout or []), daemon=True)
+    reader.start()
+    proc = subprocess.Popen([sys.executable, "-m", "forge_desktop", "benchmark", "startup",
+                             "-r", "docker@beta", "-n", "300", "--warmup", "0"],
+                            env=transport_env, text=True, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for("containers started on beta", lambda: len(started) >= 3, 240, alive=proc)
+        frozen = time.monotonic()
+        dockerd.send(signal.SIGSTOP)
+        try:
+            _out, err = proc.communicate(timeout=90)
+            took_s = time.monotonic() - frozen
+        finally:
+            dockerd.send(signal.SIGCONT)
+    finally:
+        for p in (proc, events):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert_one_line_error(subprocess.CompletedProcess(proc.args, proc.returncode, "", err),
+                          "docker@beta", "did not answer within 5 s")
+    assert took_s >= 4.5, f"gave up {took_s:.1f} s after the freeze, before its timeout"
+    print(f"beta's dockerd SIGSTOP: exit {took_s:.2f} s after the freeze: {err.strip().splitlines()[-1]}")
+    wait_for("beta's dial-stdio sessions to end", lambda: _dial_stdios(fleet) == [], 30)
+    # thawed, the daemon answers again: the next run sweeps what the hung call left
+    wait_for("the thawed dockerd to answer", dockerd.answering, 30)
+    sweep = forge(transport_env, "benchmark", "startup", "-r", "docker@beta", "-n", "1",
+                  "--warmup", "0", "--no-save")
+    assert sweep.returncode == 0, sweep.stderr
+    assert owned_by(proc.pid, labelled("docker", dockerd.env)) == []
