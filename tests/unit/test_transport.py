@@ -69,3 +69,11 @@ def test_transport_text_answers_for_any_json(value: Any) -> None:
     assert line is None or (line.startswith("transport: ") and "\n" not in line)
     line = transport_text({"transport": {"host": value, "mode": value, "call_ms": value}})
     assert line is not None and line.isprintable()
+
+
+def test_via_cli_is_refused_in_transport_mode() -> None:
+    from forge_desktop.bench.startup import StartupOptions
+
+    StartupOptions(("docker",), via="cli").validate()
+    with pytest.raises(UsageError, match="drives the engine's API only"):
+        StartupOptions(("runc", "docker@beta"), via="cli").validate()
