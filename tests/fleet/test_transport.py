@@ -219,7 +219,8 @@ def test_a_frozen_remote_daemon_is_given_up_as_a_local_one(
     assert_one_line_error(subprocess.CompletedProcess(proc.args, proc.returncode, "", err),
                           "docker@beta", "did not answer within 5 s")
     assert took_s >= 4.5, f"gave up {took_s:.1f} s after the freeze, before its timeout"
-    print(f"beta's dockerd SIGSTOP: exit {took_s:.2f} s after the freeze: {err.strip().splitlines()[-1]}")
+    print(f"beta's dockerd SIGSTOP: exit {took_s:.2f} s after the freeze: "
+          f"{err.strip().splitlines()[-1]}")
     wait_for("beta's dial-stdio sessions to end", lambda: _dial_stdios(fleet) == [], 30)
     # thawed, the daemon answers again: the next run sweeps what the hung call left
     wait_for("the thawed dockerd to answer", dockerd.answering, 30)
