@@ -26,6 +26,9 @@ ProgressFn = Callable[[str, int, int, bool], None]
 LogFn = Callable[[str], None]
 Runner = Callable[[Mapping[str, Any], "Config", ProgressFn, threading.Event, LogFn],
                   tuple[dict[str, Any], Path | None]]
+RUNTIME_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}(?:@[A-Za-z0-9][A-Za-z0-9._-]{0,63})?")
+"""A runtime's name; ``ENGINE@ENDPOINT`` is transport mode (a docker context or podman
+connection, runtimes/transport.py)."""
 ParamKind = Literal["int", "float", "str", "bool", "runtimes", "ints"]
 
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9._:/@+-]*$")
@@ -93,8 +96,9 @@ class Param:
                 s for s in str(raw).split(",") if s]
             for item in items:
                 # fullmatch: with match, "$" also matches before a final "\n" ("docker\n")
-                if not isinstance(item, str) or not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", item):
-                    raise UsageError(f"{where}: {item!r} is not a runtime name")
+                if not isinstance(item, str) or not RUNTIME_NAME_RE.fullmatch(item):
+                    raise UsageError(f"{where}: {item!r} is not a runtime name (NAME, or "
+                                     "docker@CONTEXT / podman@CONNECTION for a remote engine)")
             return tuple(items)
         if self.kind == "ints":  # "1,2,4,8" (a command line, a text field) or a list
             parts = list(raw) if isinstance(raw, list | tuple) else str(raw).split(",")

@@ -38,6 +38,9 @@ class RuntimeInfo:
     network: str | None = None
     """The network its containers get whatever the run asks for (cri pods: "host"); None when
     it follows the run's --network."""
+    transport: dict[str, Any] | None = None
+    """Transport mode (``docker@CONTEXT``): what one call over ssh costs, measured before the
+    run (runtimes/transport.py); None for an engine reached on this machine."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +54,7 @@ class RuntimeInfo:
             "cgroup_limits": self.cgroup_limits,
             "note": self.note,
             "network": self.network,
+            "transport": self.transport,
         }
 
 

@@ -174,15 +174,17 @@ def run_compare(opts: CompareOptions, config: Config, *, progress: ProgressFn | 
             unprepared=unprepared)
         t1 = time.perf_counter()
         ready = [r for r in selected if r.name not in unprepared]
-        # without cgroups there is no memory cgroup to read nor limit to set: not measured
+        # without cgroups there is no memory cgroup to read nor limit to set: not measured;
+        # nor of an engine reached over ssh (transport mode), whose processes are elsewhere
+        local = [r for r in ready if infos[r.name].transport is None]
         memory = {r.name: memory_entry(r, image, s.ctx, mem_opts, progress=s.progress,
                                        cancel=s.cancel)
-                  for r in ready if isinstance(r, LongRunning)
+                  for r in local if isinstance(r, LongRunning)
                   and infos[r.name].cgroup_limits is not False}
         t2 = time.perf_counter()
         # as memory: a runtime without the ability (cri: no StoreUsage) has no disk figures
         disk = {r.name: disk_entry(r, image, s.ctx, cancel=s.cancel)
-                for r in ready if isinstance(r, StoreUsage)}
+                for r in local if isinstance(r, StoreUsage)}
         t3 = time.perf_counter()
         entries = _entries(runs, memory, disk)
         warnings = like_for_like(ready, image, opts, entries)

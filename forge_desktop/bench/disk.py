@@ -36,6 +36,7 @@ from forge_desktop.config import Config
 from forge_desktop.errors import ForgeError, Interrupted, UsageError
 from forge_desktop.models import RunContext, RuntimeInfo
 from forge_desktop.runtimes.base import Runtime, StoreUsage
+from forge_desktop.runtimes.transport import refuse_remote
 
 Clock = Callable[[], float]
 
@@ -277,6 +278,7 @@ class DiskOptions:
     walk_budget_s: float = WALK_BUDGET_S
 
     def validate(self) -> None:
+        refuse_remote(self.runtimes, "disk")
         if not math.isfinite(self.walk_budget_s) or self.walk_budget_s <= 0:
             raise UsageError(f"the walk budget must be a positive number of seconds, "
                              f"got {self.walk_budget_s:g}")

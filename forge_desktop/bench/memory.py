@@ -30,6 +30,7 @@ from forge_desktop.profiling.procmem import (
     procs_mem,
 )
 from forge_desktop.runtimes.base import LongRunning, Runtime
+from forge_desktop.runtimes.transport import refuse_remote
 
 MAX_CONTAINERS = 50
 """Each container is capped at 64 MiB and 64 pids; 50 of them stay far from a laptop's
@@ -49,6 +50,7 @@ class MemoryOptions:
     save: bool = True
 
     def validate(self) -> None:
+        refuse_remote(self.runtimes, "memory")
         if not 1 <= self.containers <= MAX_CONTAINERS:
             raise UsageError(f"--containers must be between 1 and {MAX_CONTAINERS}, "
                              f"got {self.containers}")

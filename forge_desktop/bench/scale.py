@@ -117,8 +117,11 @@ class EngineMonitor:
     thread of its own; its own CPU is measured so that forge's figure can leave it out."""
 
     def __init__(self, runtime: Runtime, interval_s: float = SAMPLE_INTERVAL_S) -> None:
+        # an engine reached over ssh (transport mode, ``remote`` set) has its processes on
+        # another machine: its CPU and memory are unknown here, not zero
         self.pids: Callable[[], list[int]] | None = runtime.engine_pids \
-            if isinstance(runtime, EngineProcesses) else None
+            if isinstance(runtime, EngineProcesses) \
+            and getattr(runtime, "remote", None) is None else None
         self.interval_s = interval_s
         self._first: dict[int, float] = {}
         self._last: dict[int, float] = {}
@@ -304,6 +307,8 @@ def scale_entry(runtime: Runtime, info: RuntimeInfo, spec: RunSpec, ctx: RunCont
                              "version": info.version, "cgroup_limits": info.cgroup_limits,
                              "levels": [], "saturation_concurrency": None, "warnings": [],
                              "errors": run.errors}
+    if info.transport is not None:
+        entry["transport"] = info.transport
     try:
         runtime.prepare(spec, ctx)
     except Interrupted:

@@ -36,7 +36,7 @@ from forge_desktop.image import prepare_each
 from forge_desktop.models import RunContext, RuntimeInfo
 from forge_desktop.profiling.perf import PerformanceProfiler, with_self_timing
 from forge_desktop.profiling.system import noise_warnings
-from forge_desktop.results import store
+from forge_desktop.results import document, store
 from forge_desktop.results.environment import fingerprint
 from forge_desktop.results.schema import new_document
 from forge_desktop.runtimes.base import Runtime, end_run, new_run_context
@@ -87,6 +87,17 @@ def network_warnings(entries: Sequence[Mapping[str, Any]], network: str) -> list
     return [f"{e['runtime']}: not like-for-like: its containers use the {e['network']} "
             f"network, the others --network {network}"
             for e in entries if e.get("network") not in (None, network)]
+
+
+def transport_warnings(entries: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Transport-mode runtimes beside local ones: the network is in every phase of the first."""
+    remote = [e for e in entries if document.transport_text(e)]
+    if not remote or len(remote) == len(entries):
+        return []
+    local = ", ".join(str(e["runtime"]) for e in entries if e not in remote)
+    return [f"{e['runtime']}: not like-for-like with {local}: it is reached over ssh, so the "
+            f"network is in every phase ({document.transport_text(e)}); subtract that, or run "
+            "it where the engine is with --host (agent mode)" for e in remote]
 
 
 def unprepared_entry(runtime: Runtime, reason: str) -> dict[str, Any]:
@@ -189,7 +200,8 @@ class Session:
         extra = {**m.extra, **(m.after_cleanup() if m.after_cleanup else {})}
         notes = list(dict.fromkeys([*extra.get("like_for_like_warnings", []),
                                     *limits_warnings(m.entries),
-                                    *network_warnings(m.entries, m.network or "none")]))
+                                    *network_warnings(m.entries, m.network or "none"),
+                                    *transport_warnings(m.entries)]))
         if notes or "like_for_like_warnings" in extra:
             extra["like_for_like_warnings"] = notes
         doc = new_document(self.kind, self.ctx.run_id,

@@ -15,6 +15,7 @@ from forge_desktop.config import MAX_ITERATIONS, MAX_WARMUP, Config
 from forge_desktop.errors import UsageError
 from forge_desktop.models import NetworkMode, RunSpec, RuntimeInfo, Via
 from forge_desktop.runtimes.base import Runtime
+from forge_desktop.runtimes.transport import split_name
 
 NETWORKS: tuple[NetworkMode, ...] = ("none", "host", "default")
 VIAS: tuple[Via, ...] = ("api", "cli")
@@ -41,6 +42,12 @@ class StartupOptions:
                              f"got {self.network!r}")
         if self.via not in VIAS:
             raise UsageError(f"--via must be api or cli, got {self.via!r}")
+        remote = [n for n in self.runtimes if split_name(n)]
+        if self.via == "cli" and remote:
+            # the engine's CLI would dial its own ssh, without forge's host-key rules
+            raise UsageError(f"-r {remote[0]} --via cli: transport mode drives the engine's "
+                             "API only; drop --via cli, or run the CLI on the host with "
+                             "--host NAME (agent mode)")
 
 
 def runtime_entry(run: RuntimeRun, via: str) -> dict[str, Any]:
@@ -59,6 +66,8 @@ def runtime_entry(run: RuntimeRun, via: str) -> dict[str, Any]:
     }
     if run.unavailable is not None:
         entry["unavailable"] = run.unavailable
+    if run.info.transport is not None:  # transport mode: beside the phases, not out of them
+        entry["transport"] = run.info.transport
     if run.info.network is not None:  # cri pods: host, whatever --network says
         entry["network"] = run.info.network
     if totals:

@@ -55,8 +55,13 @@ def phases_line(r: dict[str, Any]) -> str:
 
 
 def notes_for(doc: dict[str, Any]) -> list[str]:
-    """The result's like-for-like warnings as printed under its table ("note: ...")."""
-    return [f"note: {w}" for w in doc.get("like_for_like_warnings") or []]
+    """What ssh adds to a transport-mode runtime, and the result's like-for-like warnings, as
+    printed under its table ("note: ...")."""
+    from forge_desktop.results.document import entries, transport_text
+
+    return [*(f"{e.get('runtime')}: {line}" for e in entries(doc)
+              if (line := transport_text(e))),
+            *(f"note: {w}" for w in doc.get("like_for_like_warnings") or [])]
 
 
 def warnings_for(doc: dict[str, Any]) -> list[str]:

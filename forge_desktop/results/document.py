@@ -202,6 +202,29 @@ def ci95_ms(entry: Mapping[str, Any]) -> tuple[float, float] | None:
     return bounds[0], bounds[1]
 
 
+def transport_text(entry: Mapping[str, Any]) -> str | None:
+    """Transport mode's line (``-r docker@CONTEXT``): what ssh adds to each call and to each
+    measured lifecycle; None for an engine reached on its own machine."""
+    tr = mapping(entry.get("transport"))
+    if not tr:
+        return None
+    call = real(tr.get("call_ms"))
+    overhead = real(tr.get("overhead_ms_per_lifecycle"))
+    def shown(value: Any, limit: int) -> str:  # one printable line, whatever the file says
+        return "".join(c for c in text(value) if c.isprintable())[:limit]
+
+    where = shown(tr.get("host"), 80) or "?"
+    line = f"transport: {shown(tr.get('mode'), 16) or 'ssh'} to {where}, " + (
+        f"~{call:.1f} ms a call" if call is not None else "call time unknown")
+    if overhead is not None:
+        local = real(tr.get("local_call_ms"))
+        line += (f" ({local:.1f} ms on the host)" if local is not None else "") + \
+            f", ~{overhead:.1f} ms of each lifecycle"
+    else:
+        line += ", its share of each lifecycle unknown (no call on the host to compare)"
+    return line
+
+
 def per_container_bytes(entry: Mapping[str, Any]) -> float | None:
     """Memory: bytes per running container; disk: bytes one created container adds."""
     return real(entry.get("per_container_bytes"))

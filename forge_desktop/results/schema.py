@@ -24,6 +24,15 @@ so files written by a newer forge still open in an older one.
              level: throughput_per_s and p50/p90/p99_ms with ``*_ci95_*`` intervals,
              failures, engine_cpu_s/percent, engine_peak_bytes, forge_cpu_ms_per_lifecycle,
              latencies_ms) and ``saturation_concurrency``.
+    + (issue 14, transport mode): startup, canary, compare and scale entries of a runtime
+             named ``docker@CONTEXT`` / ``podman@CONNECTION`` carry ``transport``: ``mode``
+             (ssh), ``endpoint`` (the runtime name), ``url``, ``host``, ``calls_timed``,
+             ``call_ms`` (median of cheap calls over ssh) and ``call_ci95_ms``,
+             ``local_call_ms`` (the same call on the engine's own socket, null when this
+             machine cannot make it, with ``local_note`` saying why),
+             ``calls_per_lifecycle`` and ``overhead_ms_per_lifecycle`` (calls x the
+             difference; null when unknown). The phases and stats still include the network:
+             the overhead is reported beside them, never subtracted.
 """
 
 from __future__ import annotations

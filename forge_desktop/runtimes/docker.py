@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import json
 import os
 import shutil
 import tarfile
@@ -33,6 +34,7 @@ from forge_desktop.models import (
     Sample,
 )
 from forge_desktop.procfs import find_pids
+from forge_desktop.runtimes import transport
 from forge_desktop.runtimes.base import Footprint, ImageFacts, StoreReport, is_leftover
 from forge_desktop.runtimes.common import (
     MAX_IN_FLIGHT,
@@ -116,14 +118,27 @@ def docker_layer_dirs(graph_driver: dict[str, Any]) -> dict[str, str]:
     return overlay_layer_dirs(graph_driver)
 
 
+CALLS_PER_LIFECYCLE = 4
+"""API calls inside one measured lifecycle of ``run_once``: create, start, wait, remove (the
+inspect between them is taken out of the total)."""
+
+
 class DockerRuntime:
     name = "docker"
     kind: RuntimeKind = "engine"
 
-    def __init__(self, timeout_s: float = 30.0, clock: Clock = time.perf_counter) -> None:
+    def __init__(self, timeout_s: float = 30.0, clock: Clock = time.perf_counter,
+                 remote: transport.Remote | None = None) -> None:
         self.timeout_s = timeout_s
         self.clock = clock
-        self.endpoint = _endpoint()
+        self.remote = remote
+        """Transport mode: the docker context's ssh endpoint this adapter drives."""
+        self._dialer: transport.Dialer | None = None
+        if remote is not None:
+            self.name = remote.runtime_name
+            self.endpoint = remote.host.url
+        else:
+            self.endpoint = _endpoint()
         self._client: docker.APIClient | None = None
         self._reason: str | None = None
         self._checked = False
@@ -140,27 +155,84 @@ class DockerRuntime:
         if self.hung:
             # every later call would wait out the timeout again: fail at once instead, so a
             # hung daemon costs the run one timeout, not one per remaining call
-            raise EngineTimeout(f"docker: {self._hung_reason()}")
+            raise EngineTimeout(f"{self.name}: {self._hung_reason()}")
         if self._client is not None:
             return self._client
         if self._checked and self._reason:
-            raise RuntimeUnavailable(f"docker: {self._reason}")
+            raise RuntimeUnavailable(f"{self.name}: {self._reason}")
         self._checked = True
         try:
             import docker
             from docker.utils import kwargs_from_env
         except ImportError:  # pragma: no cover - dependency of the package
             self._reason = "the docker Python SDK is not installed (pip install docker)"
-            raise RuntimeUnavailable(f"docker: {self._reason}") from None
+            raise RuntimeUnavailable(f"{self.name}: {self._reason}") from None
         try:
-            client = docker.APIClient(version="auto", timeout=self.timeout_s,
-                                      max_pool_size=MAX_IN_FLIGHT, **kwargs_from_env())
+            if self.remote is not None:
+                client = self._remote_client()
+            else:
+                client = docker.APIClient(version="auto", timeout=self.timeout_s,
+                                          max_pool_size=MAX_IN_FLIGHT, **kwargs_from_env())
             client.ping()
         except Exception as exc:  # noqa: BLE001 - every failure becomes a reason
-            self._reason = explain_connection_error(exc, self.endpoint, "docker", START_HINT)
-            raise RuntimeUnavailable(f"docker: {self._reason}") from None
+            why = self._dialer.failure() if self._dialer is not None else None
+            self._reason = why or explain_connection_error(exc, self.endpoint, "docker",
+                                                           START_HINT)
+            if self._dialer is not None:
+                self._dialer.close()
+            raise RuntimeUnavailable(f"{self.name}: {self._reason}") from None
         self._client = client
         return client
+
+    def _remote_client(self) -> docker.APIClient:
+        """A client whose connections are ssh ``docker system dial-stdio`` (transport.py)."""
+        import docker
+
+        from forge_desktop.runtimes.docker_ssh import DialAdapter
+
+        assert self.remote is not None
+        self._dialer = transport.Dialer(self.remote.host, ["docker", "system", "dial-stdio"],
+                                        self.timeout_s)
+        # the API version is asked once the adapter is mounted: the SDK would ask through a
+        # unix socket at construction
+        client = docker.APIClient(base_url="unix:///forge-transport-mode",
+                                  version=docker.constants.MINIMUM_DOCKER_API_VERSION,
+                                  timeout=self.timeout_s)
+        adapter = DialAdapter(self._dialer.dial, self.timeout_s, MAX_IN_FLIGHT)
+        client.mount("http+docker://", adapter)
+        client._custom_adapter = adapter
+        client._version = client._retrieve_server_version()
+        return client
+
+    def transport_figures(self) -> dict[str, Any]:
+        """What one API call over the context's ssh costs, and the same ``/_ping`` on the
+        daemon's own socket when this machine has it (a loopback host whose daemon answers
+        with the same ID)."""
+        assert self.remote is not None
+        client = self.client()
+        try:
+            remote_id = client.info().get("ID")
+        except Exception as exc:  # noqa: BLE001
+            raise self.engine_error("info", exc) from None
+        local_call = None
+        why: str | None = (f"unknown: {self.remote.host.hostname} is not this machine; run "
+                           "forge there (--host) to time a call on its own socket")
+        if transport.is_loopback(self.remote.host.hostname):
+            there = transport.remote_env(self.remote.host, "DOCKER_HOST", self.timeout_s)
+            path = transport.local_socket(
+                [there, "unix:///var/run/docker.sock"],
+                lambda p: json.loads(transport.unix_get(p, "/info", self.timeout_s)).get("ID"),
+                remote_id)
+            if path is not None:
+                def local_call() -> object:
+                    return transport.unix_get(path, "/_ping", self.timeout_s)
+            else:
+                why = "unknown: no socket here answers as the context's daemon"
+        try:
+            return transport.transport_figures(self.remote, client.ping, local_call, why,
+                                               CALLS_PER_LIFECYCLE)
+        except Exception as exc:  # noqa: BLE001
+            raise self.engine_error("ping", exc) from None
 
     def available(self) -> str | None:
         if self.hung:
@@ -185,7 +257,8 @@ class DockerRuntime:
         rootless = any("rootless" in str(o) for o in data.get("SecurityOptions") or [])
         return RuntimeInfo(self.name, "engine", True, version=version, endpoint=self.endpoint,
                            storage_driver=data.get("Driver"),
-                           cgroup_limits=not (rootless and data.get("CgroupVersion") != "2"))
+                           cgroup_limits=not (rootless and data.get("CgroupVersion") != "2"),
+                           transport=self.transport_figures() if self.remote else None)
 
     def engine_error(self, what: str, exc: BaseException) -> ForgeError:
         """The one mapping of a docker SDK/requests failure to a ForgeError, for this adapter
@@ -194,13 +267,13 @@ class DockerRuntime:
         text = getattr(exc, "explanation", None) or str(exc)
         if is_timeout(exc):
             self.hung = True
-            return EngineTimeout(f"docker: {what} did not answer within {self.timeout_s:g} s")
+            return EngineTimeout(f"{self.name}: {what} did not answer within {self.timeout_s:g} s")
         if connection_failed(exc):
             # the daemon went away mid-run (killed, crashed, socket removed): say so in words,
             # and as RuntimeUnavailable, so the runner stops at once instead of retrying
-            return RuntimeUnavailable("docker: " + explain_connection_error(
+            return RuntimeUnavailable(f"{self.name}: " + explain_connection_error(
                 exc, self.endpoint, "docker", START_HINT))
-        return EngineError(f"docker: {what} failed: {first_line(str(text))}")
+        return EngineError(f"{self.name}: {what} failed: {first_line(str(text))}")
 
     # -- images -----------------------------------------------------------------------------
     def has_image(self, image: str) -> bool:
@@ -313,14 +386,14 @@ class DockerRuntime:
                 if resp.status_code >= 400:
                     objs = list(json_objects(resp.text))
                     message = objs[0].get("message") if objs else resp.text
-                    raise EngineError(f"docker: {what} failed: {first_line(str(message))}")
+                    raise EngineError(f"{self.name}: {what} failed: {first_line(str(message))}")
                 for line in resp.iter_lines():
                     if time.monotonic() > deadline:
-                        raise EngineError(f"docker: {what} did not finish within "
+                        raise EngineError(f"{self.name}: {what} did not finish within "
                                           f"{timeout_s:g} s")
                     for obj in json_objects(line.decode(errors="replace")):
                         if err := stream_error(obj):
-                            raise EngineError(f"docker: {what} failed: {first_line(err)}")
+                            raise EngineError(f"{self.name}: {what} failed: {first_line(err)}")
         except ForgeError:
             raise
         except Exception as exc:  # noqa: BLE001
@@ -484,7 +557,7 @@ class DockerRuntime:
             code = status.get("StatusCode", -1)
             if code != 0:
                 logs = client.logs(cid, stdout=True, stderr=True).decode(errors="replace")
-                raise EngineError(f"docker: container exited with status {code}: "
+                raise EngineError(f"{self.name}: container exited with status {code}: "
                                   f"{first_line(logs) or '(no output)'}")
             # not part of the lifecycle: its time is taken out of the total below
             started = client.inspect_container(cid)["State"].get("StartedAt", "")
@@ -576,3 +649,5 @@ class DockerRuntime:
             self._client.close()
             self._client = None
             self._checked = False
+        if self._dialer is not None:
+            self._dialer.close()

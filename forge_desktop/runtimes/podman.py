@@ -38,6 +38,7 @@ from forge_desktop.models import (
     Sample,
 )
 from forge_desktop.procfs import cmdline, find_pids
+from forge_desktop.runtimes import transport
 from forge_desktop.runtimes.base import Footprint, ImageFacts, StoreReport, is_leftover
 from forge_desktop.runtimes.common import (
     MAX_IN_FLIGHT,
@@ -62,6 +63,8 @@ if TYPE_CHECKING:
     import podman
 
 WAIT_INTERVAL = "10ms"
+CALLS_PER_LIFECYCLE = 4
+"""API calls inside one measured lifecycle of ``run_once``: create, start, wait, remove."""
 SAVE_TIMEOUT_S = 120.0
 """Ceiling on saving an image (the image benchmark's ~2 MB one)."""
 START_HINT = ("start the API service (`podman system service --time=0 "
@@ -162,10 +165,17 @@ class PodmanRuntime:
     name = "podman"
     kind: RuntimeKind = "engine"
 
-    def __init__(self, timeout_s: float = 30.0, clock: Clock = time.perf_counter) -> None:
+    def __init__(self, timeout_s: float = 30.0, clock: Clock = time.perf_counter,
+                 remote: transport.Remote | None = None) -> None:
         self.timeout_s = timeout_s
         self.clock = clock
+        self.remote = remote
+        """Transport mode: the podman connection whose socket this adapter forwards."""
+        self._forward: transport.Forward | None = None
         self.endpoint = default_socket()
+        if remote is not None:
+            self.name = remote.runtime_name
+            self.endpoint = remote.host.url
         self._client: podman.PodmanClient | None = None
         self._reason: str | None = None
         self._checked = False
@@ -180,6 +190,8 @@ class PodmanRuntime:
             "unix://") else None
 
     def _can_start_service(self) -> bool:
+        if self.remote is not None:  # the connection's service or nothing
+            return False
         sock = self._socket_path()
         return (sock is not None and not sock.exists() and shutil.which("podman") is not None
                 and "CONTAINER_HOST" not in os.environ)
@@ -208,7 +220,7 @@ class PodmanRuntime:
                     if self._service.stderr else ""
                 self._stop_service()
                 raise RuntimeUnavailable(
-                    f"podman: could not start a temporary API service: "
+                    f"{self.name}: could not start a temporary API service: "
                     f"{first_line(err) or 'no socket appeared'}; {START_HINT}")
             time.sleep(0.02)
         self.endpoint = f"unix://{sock}"
@@ -225,24 +237,37 @@ class PodmanRuntime:
         if self._service_dir:
             shutil.rmtree(self._service_dir, ignore_errors=True)
             self._service_dir = None
-        self.endpoint = default_socket()
+        if self._forward is not None:
+            self._forward.close()
+            self._forward = None
+        self.endpoint = default_socket() if self.remote is None else self.remote.host.url
 
     def client(self) -> podman.PodmanClient:
         if self.hung:
             # every later call would wait out the timeout again: fail at once (see DockerRuntime)
-            raise EngineTimeout(f"podman: {self._hung_reason()}")
+            raise EngineTimeout(f"{self.name}: {self._hung_reason()}")
         if self._client is not None:
             return self._client
         if self._checked and self._reason:
-            raise RuntimeUnavailable(f"podman: {self._reason}")
+            raise RuntimeUnavailable(f"{self.name}: {self._reason}")
         self._checked = True
         if self._can_start_service():
             self._start_service()
+        if self.remote is not None:
+            assert self.remote.socket_path is not None
+            self._forward = transport.Forward(self.remote.host, self.remote.socket_path,
+                                              self.timeout_s)
+            try:
+                self.endpoint = "unix://" + self._forward.open()
+            except RuntimeUnavailable as exc:
+                self._reason = str(exc)
+                self._stop_service()
+                raise RuntimeUnavailable(f"{self.name}: {self._reason}") from None
         try:
             from podman import PodmanClient
         except ImportError:  # pragma: no cover
             self._reason = "podman-py is not installed (pip install podman)"
-            raise RuntimeUnavailable(f"podman: {self._reason}") from None
+            raise RuntimeUnavailable(f"{self.name}: {self._reason}") from None
         url = self.endpoint.replace("unix://", "http+unix://", 1)
         try:
             client = PodmanClient(base_url=url, timeout=self.timeout_s,
@@ -253,7 +278,7 @@ class PodmanRuntime:
         except Exception as exc:  # noqa: BLE001
             self._reason = explain_connection_error(exc, self.endpoint, "podman", START_HINT)
             self._stop_service()
-            raise RuntimeUnavailable(f"podman: {self._reason}") from None
+            raise RuntimeUnavailable(f"{self.name}: {self._reason}") from None
         self._client = client
         return client
 
@@ -270,12 +295,12 @@ class PodmanRuntime:
         # the timeout or the refused connection is its cause, so look down the chain
         if is_timeout(exc):
             self.hung = True
-            return EngineTimeout(f"podman: {what} did not answer within "
+            return EngineTimeout(f"{self.name}: {what} did not answer within "
                                  f"{timeout_s or self.timeout_s:g} s")
         why = explain_connection_error(exc, self.endpoint, "podman", START_HINT)
         # no HTTP answer at all: the service is gone (killed, crashed), so stop using it
         # at once rather than retrying (the runner stops a runtime on RuntimeUnavailable)
-        return RuntimeUnavailable(f"podman: {why}")
+        return RuntimeUnavailable(f"{self.name}: {why}")
 
     def available(self) -> str | None:
         if self.hung:
@@ -309,9 +334,37 @@ class PodmanRuntime:
         rootless = bool(host.get("security", {}).get("rootless"))
         return RuntimeInfo(self.name, "engine", True,
                            version=data.get("version", {}).get("Version"),
-                           endpoint=self.endpoint,
+                           endpoint=self.remote.host.url if self.remote else self.endpoint,
                            storage_driver=data.get("store", {}).get("graphDriverName"),
-                           cgroup_limits=not (rootless and host.get("cgroupVersion") != "v2"))
+                           cgroup_limits=not (rootless and host.get("cgroupVersion") != "v2"),
+                           transport=self.transport_figures(data) if self.remote else None)
+
+    def transport_figures(self, info: dict[str, Any]) -> dict[str, Any]:
+        """What one API call over the forwarded socket costs, and the same ``/_ping`` on the
+        service's own socket when this machine has it (a loopback host whose service has the
+        same store)."""
+        assert self.remote is not None and self.remote.socket_path is not None
+        local_call = None
+        why: str | None = (f"unknown: {self.remote.host.hostname} is not this machine; run "
+                           "forge there (--host) to time a call on its own socket")
+        if transport.is_loopback(self.remote.host.hostname):
+            def store(data: Any) -> tuple[Any, Any]:  # not its counts: they change
+                roots = data.get("store") or {}
+                return roots.get("graphRoot"), roots.get("runRoot")
+
+            path = transport.local_socket(
+                ["unix://" + self.remote.socket_path],
+                lambda p: store(json.loads(transport.unix_get(p, "/v4.0.0/libpod/info",
+                                                              self.timeout_s))),
+                store(info))
+            if path is not None:
+                def local_call() -> object:
+                    return transport.unix_get(path, "/_ping", self.timeout_s)
+            else:
+                why = "unknown: no socket here answers as the connection's service"
+        return transport.transport_figures(
+            self.remote, lambda: self.call("GET", "/_ping"), local_call, why,
+            CALLS_PER_LIFECYCLE)
 
     # -- raw API ----------------------------------------------------------------------------
     def call(self, method: str, path: str, *, params: dict[str, Any] | None = None,
@@ -338,7 +391,7 @@ class PodmanRuntime:
                 message = resp.json().get("message", resp.text)
             except ValueError:
                 message = resp.text
-            raise EngineError(f"podman: {method} {path} failed: {first_line(message)}")
+            raise EngineError(f"{self.name}: {method} {path} failed: {first_line(message)}")
         if not resp.content:
             return None
         try:
@@ -381,7 +434,7 @@ class PodmanRuntime:
             except Exception as exc:  # noqa: BLE001
                 raise self.engine_error(f"export {image}", exc) from None
             if resp.status_code >= 400:
-                raise EngineError(f"podman: export {image} failed: {first_line(resp.text)}")
+                raise EngineError(f"{self.name}: export {image} failed: {first_line(resp.text)}")
             with tarfile.open(fileobj=resp.raw, mode="r|") as tar:
                 safetar.extract(tar, dest)
         finally:
@@ -419,7 +472,7 @@ class PodmanRuntime:
                 for chunk in resp.iter_content(65536):
                     body += chunk
                     if time.monotonic() > deadline:
-                        raise EngineError(f"podman: {what} did not finish within "
+                        raise EngineError(f"{self.name}: {what} did not finish within "
                                           f"{timeout_s:g} s")
         except ForgeError:
             raise
@@ -429,7 +482,7 @@ class PodmanRuntime:
             objs = list(json_objects(body.decode(errors="replace")))
             message = (objs[0].get("message") or objs[0].get("cause")) if objs \
                 else body.decode(errors="replace")
-            raise EngineError(f"podman: {what} failed: {first_line(str(message))}")
+            raise EngineError(f"{self.name}: {what} failed: {first_line(str(message))}")
         return bytes(body)
 
     @staticmethod
@@ -571,7 +624,7 @@ class PodmanRuntime:
             t3 = clock()
             phases["wait"] = ms(t3 - t2)
             if code != 0:
-                raise EngineError(f"podman: container exited with status {code}")
+                raise EngineError(f"{self.name}: container exited with status {code}")
             # not part of the lifecycle: its time is taken out of the total below
             state = self.call("GET", f"/containers/{cid}/json")["State"]
             t4 = clock()
@@ -590,6 +643,8 @@ class PodmanRuntime:
         """The API service: ours if we started one, else `podman system service` processes."""
         if self._service is not None:
             return [self._service.pid]
+        if self.remote is not None:  # its processes are on another machine
+            return []
         sock = str(self._socket_path() or "")
         services = find_pids(lambda name, cmd: name == "podman" and "service" in cmd
                              and "system" in cmd, named=lambda name: name == "podman")
@@ -598,6 +653,8 @@ class PodmanRuntime:
 
     def engine_pids(self) -> list[int]:
         """The API service and the conmon supervising each of podman's containers."""
+        if self.remote is not None:
+            return []
         return [*self.daemon_pids(), *find_pids(lambda _name, _cmd: True,
                                                 named=lambda name: name == "conmon")]
 

@@ -22,6 +22,21 @@ def builtin_engines(timeout_s: float) -> list[Runtime]:
     return [DockerRuntime(timeout_s), PodmanRuntime(timeout_s)]
 
 
+def remote_runtime(name: str, config: Config) -> Runtime:
+    """Transport mode: ``docker@CONTEXT`` / ``podman@CONNECTION`` (runtimes/transport.py)."""
+    from forge_desktop.runtimes import transport
+
+    timeout_s = config.timeout_s
+    remote = transport.resolve(name, timeout_s, config.hosts)
+    if remote.engine == "docker":
+        from forge_desktop.runtimes.docker import DockerRuntime
+
+        return DockerRuntime(timeout_s, remote=remote)
+    from forge_desktop.runtimes.podman import PodmanRuntime
+
+    return PodmanRuntime(timeout_s, remote=remote)
+
+
 def known_runtimes(config: Config) -> list[Runtime]:
     from importlib.metadata import entry_points  # not for the tray's engine_counts: heavy
 
@@ -55,6 +70,9 @@ def select_runtimes(config: Config, names: Sequence[str] | None,
     everything = known_runtimes(config)
     by_name = {r.name: r for r in everything}
     if names:
+        for n in dict.fromkeys(names):
+            if "@" in n and n not in by_name:
+                by_name[n] = remote_runtime(n, config)
         unknown = [n for n in names if n not in by_name]
         if unknown:
             raise UsageError(f"unknown runtime {unknown[0]!r}; known runtimes: "

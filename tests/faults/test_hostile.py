@@ -828,7 +828,7 @@ def test_action_parameters_refuse_syntax(action_id: str, data: st.DataObject) ->
         assert "\n" not in str(exc) and "\r" not in str(exc), str(exc)
         return
     if param.kind == "runtimes":
-        assert all(re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", v) for v in value), value
+        assert all(actions.RUNTIME_NAME_RE.fullmatch(v) for v in value), value
     elif param.kind in ("int", "float"):
         assert isinstance(value, int | float) and not isinstance(value, bool)
         assert math.isfinite(value), value

@@ -128,7 +128,12 @@ def start_host(name: str, root: Path, client_pub: Path, env: dict[str, str]) -> 
             f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {key}",
             f"AuthorizedKeysFile {d / 'authorized_keys'}", "PermitRootLogin prohibit-password",
             "PasswordAuthentication no", "KbdInteractiveAuthentication no", "UsePAM no",
-            "StrictModes no", f"PidFile {d / 'sshd.pid'}", "LogLevel ERROR"]) + "\n")
+            "StrictModes no", f"PidFile {d / 'sshd.pid'}", "LogLevel ERROR",
+            # every session's engine, as a user's profile would set it: `docker system
+            # dial-stdio` (transport mode, -r docker@CONTEXT) then reaches the host's own
+            # dockerd (beta: the private one)
+            *([f"SetEnv DOCKER_HOST={env['DOCKER_HOST']}"] if "DOCKER_HOST" in env else [])])
+            + "\n")
         log = (d / "sshd.log").open("ab")
         proc = subprocess.Popen([SSHD, "-f", str(conf), "-D", "-e"], stdout=log, stderr=log,
                                 stdin=subprocess.DEVNULL)
