@@ -27,6 +27,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+BEGIN = "<!-- transport_vs_agent:begin -->"
+END = "<!-- transport_vs_agent:end -->"
+
+from perfdoc import write_section  # noqa: E402  (benchmarks/perfdoc.py)
 
 from tests.engines import DOCKER, PrivateDockerd, base_env, sh, unmount_under  # noqa: E402
 from tests.fleet.conftest import Fleet, start_host, stop_host_proc  # noqa: E402
@@ -91,17 +97,37 @@ def main() -> None:
                                   float(tr["local_call_ms"])))  # type: ignore[index]
         load1 = os.getloadavg()
         med = statistics.median
-        print(f"load average {load0[0]:.1f} before, {load1[0]:.1f} after; "
-              f"{args.rounds} rounds x {args.n} lifecycles, docker on a private dockerd")
-        print(f"agent mode (--host beta -r docker):   median of medians {med(agent):.1f} ms "
-              f"(rounds {', '.join(f'{x:.0f}' for x in agent)})")
-        print(f"transport mode (-r docker@beta):      median of medians {med(transport):.1f} "
-              f"ms (rounds {', '.join(f'{x:.0f}' for x in transport)})")
-        print(f"transport call {med(c for c, _ in calls):.2f} ms over ssh vs "
-              f"{med(lc for _, lc in calls):.2f} ms on the socket; reported overhead "
-              f"{med(overhead):.1f} ms a lifecycle (4 calls)")
-        print(f"transport minus overhead: {med(transport) - med(overhead):.1f} ms, "
-              f"{(med(transport) - med(overhead)) / med(agent):.3f}x the agent's median")
+        per_call = int(tr["calls_per_lifecycle"])  # type: ignore[index]
+        paired = [(t - o) / a for a, t, o in zip(agent, transport, overhead, strict=True)]
+        rows = [
+            f"| agent mode, `--host beta -r docker` | {med(agent):.1f} ms | "
+            f"{', '.join(f'{x:.0f}' for x in agent)} |",
+            f"| transport mode, `-r docker@beta` | {med(transport):.1f} ms | "
+            f"{', '.join(f'{x:.0f}' for x in transport)} |",
+            f"| a `/_ping` over ssh / on the socket | {med(c for c, _ in calls):.2f} ms / "
+            f"{med(lc for _, lc in calls):.2f} ms | |",
+            f"| reported overhead ({per_call} calls) | {med(overhead):.1f} ms a lifecycle | |",
+            f"| (transport - overhead) / agent, paired by round | {med(paired):.3f}x | "
+            f"{', '.join(f'{x:.2f}' for x in paired)} |",
+        ]
+        section = "\n".join([
+            BEGIN,
+            "## Transport mode vs agent mode (`benchmarks/transport_vs_agent.py`)",
+            "",
+            f"{args.rounds} rounds x {args.n} lifecycles of docker on one private dockerd "
+            "behind a real sshd on 127.0.0.1 (the fleet tests' beta): each round runs agent "
+            "mode (forge on the host) and transport mode (`-r docker@beta`, every call over "
+            "ssh) in a new shuffled order. Load average "
+            f"{load0[0]:.1f} before, {load1[0]:.1f} after, {os.cpu_count()} CPUs.",
+            "",
+            "| | median of round medians | rounds |",
+            "|---|---|---|",
+            *rows,
+            END,
+        ])
+        print("\n".join(rows))
+        write_section(BEGIN, END, section)
+        print("written to docs/PERFORMANCE.md")
     finally:
         if host is not None:
             stop_host_proc(host.proc)
