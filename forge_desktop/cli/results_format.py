@@ -304,7 +304,8 @@ def show_renderables(doc: dict[str, Any]) -> list[RenderableType]:
                          f"· {state} · schema {doc['schema_version']}"
                          + (f" · run on host {escape(doc['host'])}"
                             if isinstance(doc.get("host"), str) else "")),
-        environment_table(doc.get("environment") or {}),
+        # a fleet's environments are its hosts' (in their own results): none of its own
+        *([environment_table(doc["environment"])] if doc.get("environment") else []),
         _pairs_table("Parameters", [(k, _value(v)) for k, v in
                                     (doc.get("parameters") or {}).items()]),
     ]

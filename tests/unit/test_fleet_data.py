@@ -176,3 +176,19 @@ def test_a_hostile_fleet_document_reads_as_far_as_it_goes() -> None:
                                                                        ("a", None, True)]
     (cell,) = fleet.cells.values()
     assert (cell.ratio, cell.ci95, cell.value, cell.text()) == (None, None, None, "-")
+
+
+def test_results_show_of_a_fleet_prints_no_empty_environment() -> None:
+    """A fleet has no environment of its own (its hosts' are in their results): `results show`
+    printed an empty, terminal-wide Environment table for it."""
+    from rich.console import Console
+
+    from forge_desktop.cli.results_format import show_renderables
+
+    fleet, _ = _fleet()
+    console = Console(width=100, record=True)
+    for part in show_renderables(fleet):
+        console.print(part)
+    text = console.export_text()
+    assert "Environment" not in text
+    assert f"host alpha: result {fleet['hosts'][0]['result_id']}" in text
