@@ -98,6 +98,19 @@ def state_root(name: str) -> Path | None:
     return base / name
 
 
+def _ids_in_argv(ids: set[str]) -> set[str]:
+    """Which of ``ids`` appear as an argument of a live process."""
+    found: set[str] = set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{entry.name}/cmdline", "rb") as fh:
+                args = fh.read().decode(errors="replace").split("\0")
+            found |= ids.intersection(args)
+    return found
+
+
 class OciRuntime:
     kind: RuntimeKind = "oci"
     _probes: ClassVar[dict[str, _Verdict]] = {}
@@ -382,15 +395,47 @@ class OciRuntime:
             return 0
         removed = 0
         try:
-            ids = [i for i in self._list_ids() if i.startswith(OCI_ID_PREFIX)]
+            listed = self._list_ids()
+            ids = [i for i in listed if i.startswith(OCI_ID_PREFIX)]
             suffix = f"-{run_id.rsplit('-', 1)[-1]}-" if run_id else None
             for cid in ids:
                 if (suffix and suffix not in cid) or (not suffix and not oci_is_leftover(cid)):
                     continue
                 removed += run_cmd([*self._base(), "delete", "-f", cid], self.timeout_s,
                                    f"{self.name} delete").returncode == 0
+            removed += self._remove_half_made(set(listed), suffix)
         except (EngineError, ValueError, OSError):
             return removed
+        return removed
+
+    def state_dir(self) -> Path:
+        """The state root this runtime's containers live under (its default for root)."""
+        return state_root(self.name) or Path("/run") / self.name
+
+    def half_made(self, listed: set[str]) -> list[Path]:
+        """State directories a ``run`` killed mid-create leaves behind: made, with its
+        exec.fifo, before state.json was written; ``list`` skips them and ``delete`` cannot
+        find them, so without this they stay until reboot."""
+        try:
+            entries = list(self.state_dir().iterdir())
+        except OSError:
+            return []
+        return [p for p in entries if p.name.startswith(OCI_ID_PREFIX)
+                and p.name not in listed and not (p / "state.json").exists()]
+
+    def _remove_half_made(self, listed: set[str], suffix: str | None) -> int:
+        ours = [p for p in self.half_made(listed)
+                if (suffix in p.name if suffix else oci_is_leftover(p.name))]
+        if not ours:
+            return 0
+        # a live `runc run ID` (a run's create in flight) has such a directory for a moment
+        # too; its id is in that process's argv
+        busy = _ids_in_argv({p.name for p in ours})
+        removed = 0
+        for path in ours:
+            if path.name not in busy and not (path / "state.json").exists():
+                shutil.rmtree(path, ignore_errors=True)
+                removed += not path.exists()
         return removed
 
     def close(self) -> None:

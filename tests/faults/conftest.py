@@ -37,6 +37,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from forge_desktop.runtimes.oci import OciRuntime
+
 # The private engines and the helpers that inspect a store live in tests/engines.py (the GUI
 # tests use them too); they are re-exported here for the fault tests' imports.
 from tests.engines import (
@@ -156,6 +158,9 @@ def oci_ids(pid: int | None = None) -> list[str]:
     """Bare OCI (runc) containers of forge; with ``pid``, only that forge process's."""
     out = sh("runc", "list", "--format", "json", timeout=30)
     ids = [c["id"] for c in json.loads(out.stdout or "null") or []]
+    # and what `runc list` skips: a state directory a killed `runc run` left before it wrote
+    # state.json (the next run's sweep removes it; runtimes/oci.py half_made)
+    ids += [d.name for d in OciRuntime("runc").half_made(set(ids))]
     mine = [i for i in ids if i.startswith("forge-")]
     return [i for i in mine if pid is None or i.startswith(f"forge-{pid}-")]
 

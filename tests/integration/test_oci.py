@@ -210,6 +210,39 @@ def test_next_run_sweeps_a_dead_runs_crun_container(forge_home: Path) -> None:
         sh("crun", "delete", "-f", cid)
 
 
+def test_next_run_sweeps_a_half_made_runc_state_dir_of_a_dead_run(forge_home: Path) -> None:
+    """A `runc run` killed with its forge (SIGKILL of the process group) between making the
+    container's state directory and writing state.json leaves the directory and its
+    exec.fifo: `runc list` skips it and `runc delete` cannot find it (found in /run/runc
+    after CI runs of the fault suite, two a run). The next run's sweep removes it when its
+    id names a dead owner, and never a live run's."""
+    rt = OciRuntime("runc")
+    root = rt.state_dir()
+    token = secrets.token_hex(3)
+    dead = root / f"forge-999999999-1-{token}-{secrets.randbelow(90) + 10}"
+    live = root / f"forge-{os.getpid()}-{int(psutil.Process().create_time() * 100)}-{token}-1"
+    # a dead owner's, but a `runc run` of that id still in flight (its id in a live argv)
+    creating = root / f"forge-999999998-1-{token}-1"
+    for d in (dead, live, creating):  # as runc makes them: the directory, then its fifo
+        d.mkdir(mode=0o711)
+        os.mkfifo(d / "exec.fifo", 0o622)
+    holder = subprocess.Popen(["sh", "-c", "read _", creating.name], stdin=subprocess.PIPE)
+    try:
+        assert sh("runc", "list", "--format", "json").stdout.count(dead.name) == 0
+        assert dead in rt.half_made(set())
+        run_forge("benchmark", "startup", "-r", "runc", "-n", "1", "--warmup", "0",
+                  "--no-save", check=True)
+        assert not dead.exists(), "the sweep left a dead run's half-made runc state directory"
+        assert live.exists(), "the sweep removed a live process's state directory"
+        assert creating.exists(), "the sweep removed the directory of a create in flight"
+    finally:
+        holder.communicate(b"\n", timeout=30)
+        for d in (dead, live, creating):
+            if d.exists():
+                (d / "exec.fifo").unlink(missing_ok=True)
+                d.rmdir()
+
+
 # --- as a user who is not root ---------------------------------------------------------------
 
 
