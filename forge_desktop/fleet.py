@@ -83,7 +83,7 @@ class RemoteForge:
     def _read_err(self) -> None:
         assert self.proc.stderr is not None
         for raw in self.proc.stderr:
-            line = raw.decode("utf-8", "backslashreplace").rstrip("\n")
+            line = raw.decode("utf-8", "backslashreplace").rstrip("\r\n")
             if self.pid is None and (m := _PID_LINE.fullmatch(line.strip())):
                 self.pid = int(m.group(1))
                 self.pid_seen.set()
@@ -91,7 +91,10 @@ class RemoteForge:
             if line.startswith("forge: error: "):
                 self.errors.append(line[len("forge: error: "):])
             self.tail = [*self.tail[-19:], line]
-            if line.strip():
+            # before forge's pid line it is ssh (or the shell) speaking: a refused key, a
+            # failed login, a missing forge; the one-line reason at the end says it (from
+            # the tail), so it is not relayed twice
+            if line.strip() and self.pid is not None:
                 self.log(f"[{self.host.name}] {line}")
         self.pid_seen.set()  # ended without one: nobody to signal
 
