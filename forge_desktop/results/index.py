@@ -44,7 +44,7 @@ from forge_desktop.results.document import Doc
 from forge_desktop.results.schema import SCHEMA_VERSION, parse_iso, validate
 
 INDEX_NAME = ".index.sqlite"
-INDEX_FORMAT = 5
+INDEX_FORMAT = 6  # 6: a fleet row names its hosts and their runtimes
 """Bump when :class:`ResultSummary` or :func:`summarize` changes: old caches are rebuilt.
 4: non-finite or huge figures read as missing, control characters refused or made visible
 (a cache of 3 may hold a NaN median that ``trend`` cannot draw). 5: figures read through
@@ -264,6 +264,11 @@ def summary_columns(doc: Doc, file: str) -> tuple[Any, ...]:
         document.HEADLINE_UNITS.get(kind, "ms")
     if isinstance(remote := doc.get("host"), str):  # run there by `--host NAME`: its own row
         host, machine = printable(f"{remote} ({host})"), f"{machine}|{remote}"
+    if kind == "fleet":  # its figures are its hosts' results; the row says who and what
+        hosts = document.fleet_hosts(doc)
+        host = printable("fleet: " + ", ".join(str(h.get("name")) for h in hosts))
+        names = list(dict.fromkeys(str(rt) for h in hosts for rt in h.get("runtimes") or []
+                                   if isinstance(rt, str) and rt.isprintable()))
     complete = doc.get("complete") is True
     public = {"id": doc["id"], "kind": kind, "created_at": doc["created_at"],
               "runtimes": names, "headline": {"unit": unit, "values": {

@@ -192,3 +192,14 @@ def test_results_show_of_a_fleet_prints_no_empty_environment() -> None:
     text = console.export_text()
     assert "Environment" not in text
     assert f"host alpha: result {fleet['hosts'][0]['result_id']}" in text
+
+
+def test_a_fleet_index_row_names_its_hosts_and_their_runtimes() -> None:
+    from forge_desktop.results.index import summarize
+
+    fleet, _ = _fleet()
+    row = summarize(fleet, f"{fleet['id']}.json")
+    assert row.host == "fleet: " + ", ".join(h["name"] for h in fleet["hosts"])
+    assert row.runtimes == tuple(dict.fromkeys(
+        rt for h in fleet["hosts"] for rt in h.get("runtimes", [])))
+    assert row.runtimes  # the hosts ran something: the row is not blank
