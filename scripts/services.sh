@@ -94,6 +94,10 @@ spawn() {
             fd=${fd##*/}
             if [ "$fd" -gt 2 ]; then eval "exec $fd>&-"; fi
         done
+        # a daemon outlives the checkout that started it (services.sh never stops an engine
+        # it found running): run from / so a removed checkout is not its working directory
+        # (the podman service's containers then failed to start: "write child: broken pipe")
+        cd /
         exec setsid "$@" </dev/null >>"$out" 2>>"$log"
     ) &
     SPAWNED_PID=$!
